@@ -1,0 +1,11 @@
+/**
+ * mrn: the MRN method (multi-ROI network) for Parkinson's disease diagnosis from QSM and
+ * neuromelanin MRI, in TensorFlow.js. This file only re-exports; each concept lives in its own module.
+ *
+ * @packageDocumentation
+ */
+
+export * from './version.js';
+export * from './errors.js';
+export * from './rng.js';
+export * from './backend.js';
