@@ -9,3 +9,5 @@ export * from './version.js';
 export * from './errors.js';
 export * from './rng.js';
 export * from './backend.js';
+export * from './data/volume.js';
+export * from './layers/types.js';
