@@ -11,3 +11,5 @@ export * from './rng.js';
 export * from './backend.js';
 export * from './data/volume.js';
 export * from './layers/types.js';
+export * from './data/folds.js';
+export * from './data/rois.js';
