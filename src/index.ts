@@ -13,3 +13,5 @@ export * from './data/volume.js';
 export * from './layers/types.js';
 export * from './data/folds.js';
 export * from './data/rois.js';
+export * from './data/nifti.js';
+export * from './data/orient.js';
