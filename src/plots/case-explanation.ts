@@ -1,0 +1,206 @@
+/**
+ * One case, explained: for each ROI, its axial slices (as the encoder saw them) with the auxiliary
+ * segmentation overlaid in colour (the reference mask, when given, as white outlines), and under each
+ * slice a bar for the slice-attention weight the ROI branch gave it. Padding slices are shown greyed.
+ */
+
+import { MrnError } from '../errors.js';
+import { pngDataUri } from './png.js';
+import { escapeXml, PALETTE } from './svg.js';
+
+/** One ROI of {@link caseExplanationSvg}. */
+export interface RoiExplanation {
+  /** ROI id (e.g. `qsm-mb`). */
+  roiId: string;
+  /** Slices `[D, S, S]` (row-major, row 0 = anterior), any intensity range. */
+  slices: Float32Array;
+  /** Number of slices D. */
+  depth: number;
+  /** Slice size S. */
+  size: number;
+  /** `[D]` 1 for real slices, 0 for padding. */
+  valid: ArrayLike<number>;
+  /** `[D]` slice-attention weights (sum 1 over valid slices). */
+  sliceAttention: ArrayLike<number>;
+  /** `[D, S, S]` class ids predicted by the aux head (0 = background), overlaid in colour. */
+  predicted?: Int32Array;
+  /** `[D, S, S]` reference class ids, drawn as outlines. */
+  truth?: Int32Array;
+  /** Names of classes 1.. for the legend. */
+  classNames?: string[];
+}
+
+/** Input of {@link caseExplanationSvg}. */
+export interface CaseExplanationInput {
+  caseId: string;
+  /** Predicted probability of PD. */
+  probPd: number;
+  /** True label, if known. */
+  label?: number;
+  rois: RoiExplanation[];
+  /** Attention of the patient fusion over ROIs, if the model has one. */
+  roiAttention?: Record<string, number>;
+  /** Tile size in pixels (default 96). */
+  tile?: number;
+}
+
+function hexToRgb(hex: string): [number, number, number] {
+  const n = parseInt(hex.slice(1), 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+
+/** A robust display window: 1st to 99th percentile of the valid slices' values. */
+function displayWindow(
+  values: Float32Array,
+  depth: number,
+  size: number,
+  valid: ArrayLike<number>,
+): [number, number] {
+  const sample: number[] = [];
+  const per = size * size;
+  const stride = Math.max(1, Math.floor((depth * per) / 20000));
+  for (let d = 0; d < depth; d++) {
+    if (!valid[d]) continue;
+    for (let i = 0; i < per; i += stride) {
+      const v = values[d * per + i]!;
+      if (Number.isFinite(v)) sample.push(v);
+    }
+  }
+  if (sample.length === 0) return [0, 1];
+  sample.sort((a, b) => a - b);
+  const lo = sample[Math.floor(0.01 * (sample.length - 1))]!;
+  const hi = sample[Math.floor(0.99 * (sample.length - 1))]!;
+  return hi > lo ? [lo, hi] : [lo, lo + 1];
+}
+
+/** Renders slice `d` of an ROI as RGB bytes with overlays. */
+function renderSlice(roi: RoiExplanation, d: number, window: [number, number]): Uint8Array {
+  const s = roi.size;
+  const per = s * s;
+  const rgb = new Uint8Array(per * 3);
+  const isValid = Boolean(roi.valid[d]);
+  for (let i = 0; i < per; i++) {
+    const v = roi.slices[d * per + i]!;
+    let g = Math.round(((v - window[0]) / (window[1] - window[0])) * 255);
+    g = Math.max(0, Math.min(255, Number.isFinite(g) ? g : 0));
+    let r = g;
+    let gg = g;
+    let b = g;
+    const cls = roi.predicted?.[d * per + i] ?? 0;
+    if (isValid && cls > 0) {
+      const [cr, cg, cb] = hexToRgb(PALETTE[(cls - 1) % PALETTE.length]!);
+      r = Math.round(0.55 * r + 0.45 * cr);
+      gg = Math.round(0.55 * gg + 0.45 * cg);
+      b = Math.round(0.55 * b + 0.45 * cb);
+    }
+    if (isValid && roi.truth) {
+      const t = roi.truth[d * per + i]!;
+      const x = i % s;
+      const y = Math.floor(i / s);
+      const differs = (dx: number, dy: number) => {
+        const xx = x + dx;
+        const yy = y + dy;
+        if (xx < 0 || yy < 0 || xx >= s || yy >= s) return false;
+        return roi.truth![d * per + yy * s + xx] !== t;
+      };
+      if (t > 0 && (differs(1, 0) || differs(-1, 0) || differs(0, 1) || differs(0, -1))) {
+        r = 255;
+        gg = 255;
+        b = 255;
+      }
+    }
+    if (!isValid) {
+      r = gg = b = 40 + Math.round(g * 0.2);
+    }
+    rgb[i * 3] = r;
+    rgb[i * 3 + 1] = gg;
+    rgb[i * 3 + 2] = b;
+  }
+  return rgb;
+}
+
+/**
+ * The explanation figure of one case as an SVG document (slices embedded as PNG). Throws
+ * `E_INVALID_ARGUMENT` when an ROI's arrays do not match its `depth` and `size`.
+ */
+export function caseExplanationSvg(input: CaseExplanationInput): string {
+  const tile = input.tile ?? 96;
+  if (input.rois.length === 0)
+    throw new MrnError('E_INVALID_ARGUMENT', 'caseExplanationSvg: no ROIs to show');
+  for (const roi of input.rois) {
+    const n = roi.depth * roi.size * roi.size;
+    const bad =
+      roi.slices.length !== n ||
+      roi.valid.length !== roi.depth ||
+      roi.sliceAttention.length !== roi.depth ||
+      (roi.predicted && roi.predicted.length !== n) ||
+      (roi.truth && roi.truth.length !== n);
+    if (bad) {
+      throw new MrnError(
+        'E_INVALID_ARGUMENT',
+        `caseExplanationSvg: ROI '${roi.roiId}' arrays do not match depth ${roi.depth} and size ${roi.size} (slices ${roi.slices.length}, valid ${roi.valid.length}, attention ${roi.sliceAttention.length})`,
+      );
+    }
+  }
+  const labelW = 120;
+  const barH = 36;
+  const rowH = tile + barH + 28;
+  const maxD = Math.max(...input.rois.map((r) => r.depth));
+  const width = labelW + maxD * (tile + 4) + 10;
+  const height = 50 + input.rois.length * rowH + 20;
+  const parts: string[] = [];
+  const verdict = input.probPd >= 0.5 ? 'PD' : 'HC';
+  const truth = input.label === undefined ? '' : `, true label ${input.label === 1 ? 'PD' : 'HC'}`;
+  parts.push(
+    `<text x="10" y="22" font-size="15" font-weight="bold">${escapeXml(input.caseId)}: P(PD) = ${input.probPd.toFixed(3)} → ${verdict}${truth}</text>`,
+  );
+  parts.push(
+    `<text x="10" y="40" font-size="11" fill="#555">colour: aux segmentation; white outline: reference mask; bars: slice attention</text>`,
+  );
+  input.rois.forEach((roi, r) => {
+    const y0 = 50 + r * rowH;
+    const window = displayWindow(roi.slices, roi.depth, roi.size, roi.valid);
+    const roiAtt = input.roiAttention?.[roi.roiId];
+    parts.push(
+      `<text x="10" y="${y0 + tile / 2}" font-size="13" font-weight="bold">${escapeXml(roi.roiId)}</text>`,
+    );
+    if (roiAtt !== undefined) {
+      parts.push(
+        `<text x="10" y="${y0 + tile / 2 + 16}" font-size="11">ROI weight ${roiAtt.toFixed(2)}</text>`,
+      );
+    }
+    if (roi.classNames) {
+      roi.classNames.forEach((name, k) => {
+        parts.push(
+          `<text x="10" y="${y0 + tile / 2 + 32 + k * 12}" font-size="10" fill="${PALETTE[k % PALETTE.length]}">■ ${escapeXml(name)}</text>`,
+        );
+      });
+    }
+    const maxAtt = Math.max(1e-9, ...Array.from(roi.sliceAttention));
+    for (let d = 0; d < roi.depth; d++) {
+      const x = labelW + d * (tile + 4);
+      const uri = pngDataUri(renderSlice(roi, d, window), roi.size, roi.size);
+      parts.push(
+        `<image x="${x}" y="${y0}" width="${tile}" height="${tile}" href="${uri}" style="image-rendering:pixelated"/>`,
+      );
+      const a = Number(roi.sliceAttention[d]);
+      const h = roi.valid[d] ? (a / maxAtt) * barH : 0;
+      parts.push(`<rect x="${x}" y="${y0 + tile + 4}" width="${tile}" height="${barH}" fill="#f2f2f2"/>`);
+      parts.push(
+        `<rect x="${x}" y="${(y0 + tile + 4 + barH - h).toFixed(1)}" width="${tile}" height="${h.toFixed(1)}" fill="#0072B2"/>`,
+      );
+      const text = roi.valid[d] ? a.toFixed(2) : 'pad';
+      parts.push(
+        `<text x="${x + tile / 2}" y="${y0 + tile + barH + 18}" font-size="10" text-anchor="middle">${text}</text>`,
+      );
+    }
+  });
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    ...parts,
+    '</svg>',
+    '',
+  ].join('\n');
+}

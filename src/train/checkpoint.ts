@@ -1,0 +1,281 @@
+/**
+ * Training checkpoints: a folder holding everything needed to predict with a trained model and to
+ * resume its training exactly — the model (saved by the caller's `saveModel`, e.g. `MultiRoiNet.save`),
+ * the optimiser state, the random generator state, the configuration and preprocessing settings, the
+ * mrn version, and the backbone it was trained on (preset or path plus sha256), so a checkpoint is
+ * never silently used with other features than it learned from.
+ *
+ * Layout of a checkpoint folder:
+ * ```
+ * checkpoint.json     CheckpointMeta (this file's format)
+ * model/              the model, written by saveModel
+ * optimizer.json      optimiser class, config and weight specs
+ * optimizer.bin       optimiser slot values (tf.io.encodeWeights)
+ * ```
+ * Writes go to a temporary sibling folder renamed into place at the end, so a crash mid-write leaves
+ * the previous checkpoint intact.
+ */
+
+import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { MrnError } from '../errors.js';
+import type { RngState } from '../rng.js';
+import { MRN_VERSION } from '../version.js';
+import type { EarlyStoppingState } from './early-stopping.js';
+
+/** A named tensor, as tfjs optimisers' getWeights returns them. */
+interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
+
+/** The checkpoint format version this code writes; readers refuse newer ones. */
+export const CHECKPOINT_FORMAT_VERSION = 1;
+
+/** Which slice-encoder backbone a model was trained on. */
+export interface BackboneInfo {
+  /**
+   * `random`: the documented default small randomly initialised ViT (its weights are stored with the
+   * checkpoint); `dinov2`: a Hugging Face DINOv2 folder; `onnx`: an ONNX export of the encoder.
+   */
+  kind: 'random' | 'dinov2' | 'onnx';
+  /** Preset name (e.g. `vit-tiny-random`, `dinov2-small`), when known. */
+  preset?: string;
+  /** The file or folder it was loaded from, as given (informational; matching uses `sha256`). */
+  path?: string;
+  /** Fingerprint of the weights: {@link fingerprintPath} of the file or folder. */
+  sha256: string;
+  /** Width of the features the backbone produces. */
+  embedDim?: number;
+  /** Input slice size S the backbone was run at. */
+  imageSize?: number;
+}
+
+/** The contents of `checkpoint.json`. */
+export interface CheckpointMeta {
+  format: 'mrn-checkpoint';
+  formatVersion: number;
+  /** The mrn version that wrote it. */
+  mrnVersion: string;
+  /** ISO time of writing. */
+  createdAt: string;
+  /** `best` (best validation metric so far) or `last` (end of the latest epoch). */
+  role: 'best' | 'last';
+  /** Epochs completed (1-based count). */
+  epoch: number;
+  /** Optimiser steps completed. */
+  step: number;
+  /** The model's configuration (what `MultiRoiNet` is rebuilt from). */
+  modelConfig: unknown;
+  /** Training settings (epochs, batch size, learning rate, loss weights, seed, ...). */
+  trainConfig: unknown;
+  /** Preprocessing settings (ROI definitions, slice size, intensity windows, augmentation variants). */
+  preprocessing: unknown;
+  /** The backbone the model was trained on. */
+  backbone: BackboneInfo;
+  /** State of the training random generator at the end of `epoch`, for exact resuming. */
+  rngState: RngState;
+  /** Early-stopping state, for resuming. */
+  earlyStopping?: EarlyStoppingState;
+  /** Metrics at this epoch (e.g. validation accuracy). */
+  metrics?: Record<string, number>;
+  /** Anything else the trainer wants back on resume. */
+  extra?: Record<string, unknown>;
+}
+
+/** What {@link writeCheckpoint} needs besides the metadata. */
+export interface CheckpointContents {
+  /** Writes the model into the given (existing, empty) folder. */
+  saveModel: (modelDir: string) => Promise<void>;
+  /** The optimiser whose state to store (optional: a best checkpoint for inference needs none). */
+  optimizer?: tf.Optimizer;
+}
+
+/** sha256 of a file's bytes, hex. Throws `E_FILE_NOT_FOUND` if it does not exist. */
+export function sha256File(file: string): string {
+  if (!fs.existsSync(file)) throw new MrnError('E_FILE_NOT_FOUND', 'file to fingerprint not found', { file });
+  const hash = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      hash.update(buf.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Fingerprint of a file (its sha256) or of a folder (sha256 over the sorted relative paths and
+ * sha256s of every file in it, recursively), so the same weights give the same fingerprint wherever
+ * they are stored.
+ */
+export function fingerprintPath(p: string): string {
+  if (!fs.existsSync(p)) throw new MrnError('E_FILE_NOT_FOUND', 'backbone path not found', { file: p });
+  if (fs.statSync(p).isFile()) return sha256File(p);
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile()) files.push(full);
+    }
+  };
+  walk(p);
+  files.sort();
+  const hash = createHash('sha256');
+  for (const f of files) hash.update(`${path.relative(p, f).split(path.sep).join('/')}\0${sha256File(f)}\n`);
+  return hash.digest('hex');
+}
+
+/** Adam keeps its bias-correction powers in these variables; restoring them exactly (rather than
+ * recomputing `beta^t`, which differs in the last bits) is what makes a resumed run identical. */
+const EXACT_OPTIMIZER_SCALARS = ['accBeta1', 'accBeta2'] as const;
+
+async function saveOptimizerState(optimizer: tf.Optimizer, dir: string): Promise<void> {
+  const named = await optimizer.getWeights();
+  const extra: NamedTensor[] = [];
+  for (const key of EXACT_OPTIMIZER_SCALARS) {
+    const v = (optimizer as unknown as Record<string, unknown>)[key];
+    if (v instanceof tf.Variable) extra.push({ name: `__mrn_${key}`, tensor: v });
+  }
+  const { data, specs } = await tf.io.encodeWeights([...named, ...extra]);
+  // getWeights() creates a fresh 'iter' scalar; the slot variables are the optimiser's own.
+  for (const n of named) if (n.name === 'iter') n.tensor.dispose();
+  const bytes =
+    data instanceof ArrayBuffer
+      ? new Uint8Array(data)
+      : new Uint8Array(await new Blob(data as ArrayBuffer[]).arrayBuffer());
+  fs.writeFileSync(path.join(dir, 'optimizer.bin'), bytes);
+  fs.writeFileSync(
+    path.join(dir, 'optimizer.json'),
+    JSON.stringify({ className: optimizer.getClassName(), config: optimizer.getConfig(), specs }, null, 1),
+  );
+}
+
+/**
+ * Writes a checkpoint folder at `dir` (replacing any previous one atomically): `checkpoint.json`
+ * with `meta` (format, version and time filled in), the model through `saveModel`, and the optimiser
+ * state when given.
+ */
+export async function writeCheckpoint(
+  dir: string,
+  meta: Omit<CheckpointMeta, 'format' | 'formatVersion' | 'mrnVersion' | 'createdAt'>,
+  contents: CheckpointContents,
+): Promise<CheckpointMeta> {
+  const full: CheckpointMeta = {
+    format: 'mrn-checkpoint',
+    formatVersion: CHECKPOINT_FORMAT_VERSION,
+    mrnVersion: MRN_VERSION,
+    createdAt: new Date().toISOString(),
+    ...meta,
+  };
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(path.join(tmp, 'model'), { recursive: true });
+  try {
+    await contents.saveModel(path.join(tmp, 'model'));
+    if (contents.optimizer) await saveOptimizerState(contents.optimizer, tmp);
+    fs.writeFileSync(path.join(tmp, 'checkpoint.json'), JSON.stringify(full, null, 2));
+  } catch (error) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw error;
+  }
+  const old = `${dir}.old-${process.pid}`;
+  if (fs.existsSync(dir)) fs.renameSync(dir, old);
+  fs.renameSync(tmp, dir);
+  fs.rmSync(old, { recursive: true, force: true });
+  return full;
+}
+
+/**
+ * Reads and validates `checkpoint.json` of the checkpoint folder `dir`. Throws `E_FILE_NOT_FOUND`
+ * when it is absent and `E_CHECKPOINT` when it is not an mrn checkpoint or is from a newer format.
+ */
+export function readCheckpointMeta(dir: string): CheckpointMeta {
+  const file = path.join(dir, 'checkpoint.json');
+  if (!fs.existsSync(file)) {
+    throw new MrnError(
+      'E_FILE_NOT_FOUND',
+      `no checkpoint.json in '${dir}' (is it an mrn checkpoint folder?)`,
+      {
+        file,
+      },
+    );
+  }
+  let meta: CheckpointMeta;
+  try {
+    meta = JSON.parse(fs.readFileSync(file, 'utf8')) as CheckpointMeta;
+  } catch (error) {
+    throw new MrnError('E_CHECKPOINT', `checkpoint.json is not valid JSON: ${(error as Error).message}`, {
+      file,
+    });
+  }
+  if (meta.format !== 'mrn-checkpoint') {
+    throw new MrnError('E_CHECKPOINT', `not an mrn checkpoint (format '${String(meta.format)}')`, { file });
+  }
+  if (!(meta.formatVersion <= CHECKPOINT_FORMAT_VERSION)) {
+    throw new MrnError(
+      'E_CHECKPOINT',
+      `checkpoint format ${meta.formatVersion} is newer than this mrn (${MRN_VERSION}) reads (${CHECKPOINT_FORMAT_VERSION}); upgrade mrn`,
+      { file },
+    );
+  }
+  for (const key of ['epoch', 'step', 'backbone', 'rngState'] as const) {
+    if (meta[key] === undefined)
+      throw new MrnError('E_CHECKPOINT', `checkpoint.json lacks '${key}'`, { file });
+  }
+  return meta;
+}
+
+/**
+ * Restores the optimiser state saved in checkpoint folder `dir` into `optimizer`, which must be a
+ * fresh optimiser of the same class (tfjs optimisers keep their slots by position in the variable
+ * list, so the model's trainable weights must be in the same order as when it was saved).
+ * Throws `E_CHECKPOINT` on a class mismatch or a missing state.
+ */
+export async function restoreOptimizerState(dir: string, optimizer: tf.Optimizer): Promise<void> {
+  const jsonFile = path.join(dir, 'optimizer.json');
+  const binFile = path.join(dir, 'optimizer.bin');
+  if (!fs.existsSync(jsonFile) || !fs.existsSync(binFile)) {
+    throw new MrnError(
+      'E_CHECKPOINT',
+      'checkpoint has no optimiser state (optimizer.json/.bin); cannot resume',
+      {
+        file: dir,
+      },
+    );
+  }
+  const { className, specs } = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as {
+    className: string;
+    specs: tf.io.WeightsManifestEntry[];
+  };
+  if (className !== optimizer.getClassName()) {
+    throw new MrnError(
+      'E_CHECKPOINT',
+      `checkpoint optimiser is ${className}, but the resumed run uses ${optimizer.getClassName()}`,
+      { file: jsonFile },
+    );
+  }
+  const bytes = fs.readFileSync(binFile);
+  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  const map = tf.io.decodeWeights(buffer, specs);
+  const ordered: NamedTensor[] = [];
+  const exact: Record<string, tf.Tensor> = {};
+  for (const spec of specs) {
+    if (spec.name.startsWith('__mrn_')) exact[spec.name.slice('__mrn_'.length)] = map[spec.name]!;
+    else ordered.push({ name: spec.name, tensor: map[spec.name]! });
+  }
+  await optimizer.setWeights(ordered);
+  for (const key of EXACT_OPTIMIZER_SCALARS) {
+    const v = (optimizer as unknown as Record<string, unknown>)[key];
+    if (v instanceof tf.Variable && exact[key]) v.assign(exact[key]);
+  }
+  tf.dispose(Object.values(map));
+}
