@@ -35,7 +35,7 @@ interface NamedTensor {
 export const CHECKPOINT_FORMAT_VERSION = 1;
 
 /** Which slice-encoder backbone a model was trained on. */
-export interface BackboneInfo {
+export interface CheckpointBackbone {
   /**
    * `random`: the documented default small randomly initialised ViT (its weights are stored with the
    * checkpoint); `dinov2`: a Hugging Face DINOv2 folder; `onnx`: an ONNX export of the encoder.
@@ -74,7 +74,7 @@ export interface CheckpointMeta {
   /** Preprocessing settings (ROI definitions, slice size, intensity windows, augmentation variants). */
   preprocessing: unknown;
   /** The backbone the model was trained on. */
-  backbone: BackboneInfo;
+  backbone: CheckpointBackbone;
   /** State of the training random generator at the end of `epoch`, for exact resuming. */
   rngState: RngState;
   /** Early-stopping state, for resuming. */
