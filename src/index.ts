@@ -28,3 +28,6 @@ export * from './plots/png.js';
 export * from './plots/training-curves.js';
 export * from './plots/roc-plot.js';
 export * from './plots/case-explanation.js';
+export * from './data/roi.js';
+export * from './data/slices.js';
+export * from './data/normalize-roi.js';
