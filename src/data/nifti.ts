@@ -272,7 +272,9 @@ function decodeVoxels(
   if (hdr.littleEndian && owns && start % info.bytes === 0) {
     raw = new Ctor(bytes.buffer, start, n); // zero copy: a view over the file's bytes
   } else {
-    const copy = bytes.slice(hdr.voxOffset, hdr.voxOffset + nbytes);
+    // An explicit copy: Buffer#slice would return a view, and the byte swap must not touch the input.
+    const copy = new Uint8Array(nbytes);
+    copy.set(bytes.subarray(hdr.voxOffset, hdr.voxOffset + nbytes));
     if (!hdr.littleEndian && info.bytes > 1) byteswap(copy, info.bytes);
     raw = new Ctor(copy.buffer, 0, n);
   }

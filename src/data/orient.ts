@@ -62,7 +62,7 @@ export function aff2axcodes(affine: Affine): string {
 }
 
 /** The orientation codes of a volume's affine (nibabel's `aff2axcodes`), e.g. `'LAS'`. */
-export function volumeOrientation(volume: Volume): string {
+export function orientation(volume: Volume): string {
   return ioOrientation(volume.affine, volume.name)
     .map(([ax, sign]) => AXIS_LABELS[ax]![sign < 0 ? 0 : 1])
     .join('');
@@ -143,3 +143,6 @@ export function reorientToCanonical<T extends VoxelArray>(volume: Volume<T>): Vo
   const affine = isIdentity ? volume.affine : multiplyAffines(volume.affine, invOrntAff(ornt, volume.shape));
   return createVolume(out, shape, affine, volume.name);
 }
+
+/** Alias of {@link orientation}. */
+export const volumeOrientation = orientation;
