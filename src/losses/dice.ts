@@ -1,0 +1,200 @@
+/**
+ * Soft Dice and Dice + cross-entropy losses for the auxiliary nucleus masks, following MONAI's
+ * `DiceLoss(to_onehot_y=True, softmax=True)` and `DiceCELoss`, extended with a per-slice validity
+ * mask so padding slices of an ROI never count.
+ */
+
+import * as tf from '@tensorflow/tfjs';
+import { MrnError } from '../errors.js';
+import { checkClassIds, crossEntropyLoss } from './cross-entropy.js';
+
+/** Options of {@link diceLoss}. Defaults are MONAI's. */
+export interface DiceLossOptions {
+  /** Include class 0 (background) in the Dice mean. Default `true` (MONAI). Ignored when C = 1, as in MONAI. */
+  includeBackground?: boolean;
+  /** Apply softmax over the class axis first. Default `true`; `false` means the input already holds probabilities. */
+  softmax?: boolean;
+  /** Added to the numerator, 2·|P∩G| + smoothNr. Default 1e-5. */
+  smoothNr?: number;
+  /** Added to the denominator, |P| + |G| + smoothDr. Default 1e-5. */
+  smoothDr?: number;
+  /** `[B, D]` slice validity (1 real, 0 padding); voxels of padding slices are left out. Default: all valid. */
+  valid?: tf.Tensor2D;
+  /** MONAI's `batch`: sum over the batch before the Dice (one Dice per class). Default `false`. */
+  batch?: boolean;
+  /** Check that every target id is in [0, C) (one small synchronous read). Default `true`. */
+  checkTargets?: boolean;
+}
+
+/** Options of {@link diceCELoss}: those of {@link diceLoss} plus the cross-entropy ones. */
+export interface DiceCELossOptions extends DiceLossOptions {
+  /** Weight of the Dice term (MONAI's `lambda_dice`). Default 1. */
+  diceWeight?: number;
+  /** Weight of the cross-entropy term (MONAI's `lambda_ce`). Default 1. */
+  ceWeight?: number;
+  /** Per-class weights of the cross-entropy (MONAI's `weight`, length C). Default: none. */
+  ceClassWeights?: number[];
+  /** Label smoothing of the cross-entropy (MONAI's `label_smoothing`). Default 0. */
+  ceLabelSmoothing?: number;
+}
+
+function invalid(fn: string, message: string, details?: Record<string, unknown>): MrnError {
+  return new MrnError('E_INVALID_ARGUMENT', `${fn}: ${message}`, details ? { details } : {});
+}
+
+function checkNonNegative(fn: string, name: string, value: number): void {
+  if (!Number.isFinite(value) || value < 0)
+    throw invalid(fn, `${name} must be a finite number >= 0, got ${value}`);
+}
+
+/** Validates logits/targets/valid; returns [B, D, H·W, C]. */
+function checkSegArguments(
+  fn: string,
+  logits: tf.Tensor,
+  targets: tf.Tensor,
+  valid: tf.Tensor | undefined,
+): [number, number, number, number] {
+  if (!(logits instanceof tf.Tensor) || logits.rank !== 5) {
+    throw invalid(fn, `logits must be [B, D, H, W, C], got [${logits?.shape}]`);
+  }
+  if (logits.dtype !== 'float32') throw invalid(fn, `logits must be float32, got ${logits.dtype}`);
+  const [b, d, h, w, c] = logits.shape;
+  if (
+    !(targets instanceof tf.Tensor) ||
+    targets.rank !== 4 ||
+    targets.shape.some((s, i) => s !== logits.shape[i])
+  ) {
+    throw invalid(
+      fn,
+      `targets shape [${targets?.shape}] does not match logits [${logits.shape}]: expected [${b}, ${d}, ${h}, ${w}]`,
+      {
+        targets: targets?.shape,
+        logits: logits.shape,
+      },
+    );
+  }
+  if (targets.dtype !== 'int32') throw invalid(fn, `targets must be int32 class ids, got ${targets.dtype}`);
+  if (
+    valid !== undefined &&
+    (!(valid instanceof tf.Tensor) || valid.rank !== 2 || valid.shape[0] !== b || valid.shape[1] !== d)
+  ) {
+    throw invalid(fn, `valid must be [${b}, ${d}], got [${valid?.shape}]`);
+  }
+  if (c < 1) throw invalid(fn, 'logits have no classes');
+  return [b, d, h * w, c];
+}
+
+/** Soft Dice loss without argument checks (callers validate). */
+function diceLossUnchecked(
+  logits: tf.Tensor5D,
+  targets: tf.Tensor4D,
+  dims: [number, number, number, number],
+  options: DiceLossOptions,
+): tf.Scalar {
+  const [b, d, hw, c] = dims;
+  const smoothNr = options.smoothNr ?? 1e-5;
+  const smoothDr = options.smoothDr ?? 1e-5;
+  return tf.tidy(() => {
+    // [B, D, H·W, C]: 4-D keeps every op off the slow 5-D paths; sums run over axes 1 and 2.
+    const flat = logits.reshape([b, d, hw, c]);
+    let probs: tf.Tensor = (options.softmax ?? true) ? tf.softmax(flat) : flat;
+    let truth: tf.Tensor = tf.oneHot(targets.reshape([b, d, hw]), c).toFloat();
+    if (options.valid !== undefined) {
+      const v = options.valid.toFloat().reshape([b, d, 1, 1]);
+      probs = tf.mul(probs, v);
+      truth = tf.mul(truth, v);
+    }
+    let intersection = tf.sum(tf.mul(probs, truth), [1, 2]); // [B, C]
+    let truthSize = tf.sum(truth, [1, 2]);
+    let predSize = tf.sum(probs, [1, 2]);
+    if (options.batch ?? false) {
+      intersection = tf.sum(intersection, 0, true);
+      truthSize = tf.sum(truthSize, 0, true);
+      predSize = tf.sum(predSize, 0, true);
+    }
+    let perClass = tf.sub(
+      1,
+      tf.div(tf.add(tf.mul(intersection, 2), smoothNr), tf.add(tf.add(truthSize, predSize), smoothDr)),
+    );
+    if (!(options.includeBackground ?? true) && c > 1) {
+      perClass = tf.slice(perClass, [0, 1], [perClass.shape[0], c - 1]);
+    }
+    return tf.mean(perClass) as tf.Scalar;
+  });
+}
+
+function checkDiceOptions(fn: string, options: DiceLossOptions): void {
+  checkNonNegative(fn, 'smoothNr', options.smoothNr ?? 1e-5);
+  checkNonNegative(fn, 'smoothDr', options.smoothDr ?? 1e-5);
+}
+
+/**
+ * Soft Dice loss of segmentation `logits` `[B, D, H, W, C]` against class-id `targets` `[B, D, H, W]`
+ * (int32), as MONAI's `DiceLoss(include_background, to_onehot_y=True, softmax=True, smooth_nr,
+ * smooth_dr, batch)` computes it, restricted to the voxels of valid slices:
+ *
+ * ```
+ * p = softmax(logits) · valid,  g = onehot(targets) · valid
+ * f[b, c] = 1 − (2·Σ p·g + smoothNr) / (Σ p + Σ g + smoothDr)     (sums over D, H, W)
+ * loss = mean over b and the included classes c
+ * ```
+ *
+ * **Empty ground truth** (class c absent from sample b, or a sample with no valid slice): f[b, c] =
+ * 1 − smoothNr / (Σ p + smoothDr), i.e. ≈ 0 when the prediction is empty too and → 1 as soon as the
+ * prediction has more than ~smoothDr of that class; never NaN (the denominator is ≥ smoothDr > 0
+ * unless both smoothings are 0, which the caller then asks for).
+ *
+ * @returns a scalar in [0, 1].
+ * @throws MrnError `E_INVALID_ARGUMENT` if the shapes of logits, targets and valid disagree, targets
+ *   are not int32 or hold ids outside [0, C), or a smoothing is negative.
+ */
+export function diceLoss(
+  logits: tf.Tensor5D,
+  targets: tf.Tensor4D,
+  options: DiceLossOptions = {},
+): tf.Scalar {
+  const fn = 'diceLoss';
+  const dims = checkSegArguments(fn, logits, targets, options.valid);
+  checkDiceOptions(fn, options);
+  if (options.checkTargets ?? true) checkClassIds(fn, targets, dims[3]);
+  return diceLossUnchecked(logits, targets, dims, options);
+}
+
+/**
+ * `diceWeight · diceLoss + ceWeight · crossEntropy`, MONAI's `DiceCELoss` with a validity mask. The
+ * cross-entropy runs over all C classes (whatever `includeBackground` says, as in MONAI), on the raw
+ * logits, averaged over the voxels of valid slices (with `ceClassWeights`: PyTorch's weighted mean).
+ * A batch without any valid slice gives 0 for the cross-entropy and ≈ 0 for the Dice.
+ *
+ * @returns a scalar.
+ * @throws MrnError `E_INVALID_ARGUMENT` as {@link diceLoss}, or for negative term weights.
+ */
+export function diceCELoss(
+  logits: tf.Tensor5D,
+  targets: tf.Tensor4D,
+  options: DiceCELossOptions = {},
+): tf.Scalar {
+  const fn = 'diceCELoss';
+  const dims = checkSegArguments(fn, logits, targets, options.valid);
+  checkDiceOptions(fn, options);
+  const diceWeight = options.diceWeight ?? 1;
+  const ceWeight = options.ceWeight ?? 1;
+  checkNonNegative(fn, 'diceWeight', diceWeight);
+  checkNonNegative(fn, 'ceWeight', ceWeight);
+  if (options.checkTargets ?? true) checkClassIds(fn, targets, dims[3]);
+  const [b, d, hw, c] = dims;
+  return tf.tidy(() => {
+    const dice = diceLossUnchecked(logits, targets, dims, options);
+    const voxelWeights =
+      options.valid === undefined
+        ? undefined
+        : tf.tile(options.valid.toFloat().reshape([b, d, 1]), [1, 1, hw]);
+    const ce = crossEntropyLoss(logits.reshape([b, d, hw, c]), targets.reshape([b, d, hw]), {
+      classWeights: options.ceClassWeights,
+      labelSmoothing: options.ceLabelSmoothing,
+      sampleWeights: voxelWeights,
+      checkLabels: false,
+    });
+    return tf.add(tf.mul(dice, diceWeight), tf.mul(ce, ceWeight)) as tf.Scalar;
+  });
+}
