@@ -1,0 +1,117 @@
+/**
+ * One optimisation step of MRN: forward pass, the MRN objective (classification + λ_seg·Dice-CE +
+ * λ_con·multi-ROI SupCon), gradients of the trainable weights, clipping by global norm, and the
+ * optimiser update. Usable from a user's own loop; the built-in trainer calls it per batch.
+ */
+
+import * as tf from '@tensorflow/tfjs';
+import { MrnError } from '../errors.js';
+import type { MrnBatch, MrnOutputs } from '../layers/types.js';
+import { mrnObjective, type MrnObjectiveWeights } from '../losses/objective.js';
+
+/** What {@link trainStep} needs of a model: `MultiRoiNet` fits, and so does a user's own composition. */
+export interface TrainableModel {
+  /** Forward pass over a batch. */
+  apply(batch: MrnBatch, options: { training: boolean }): MrnOutputs;
+  /** The weights to train. */
+  readonly trainableWeights: tf.LayerVariable[];
+}
+
+/** Options of {@link trainStep}. */
+export interface TrainStepOptions {
+  /** Weights of the objective's terms (see {@link mrnObjective}). */
+  weights?: MrnObjectiveWeights;
+  /** Clip gradients so their global L2 norm is at most this. Default 1. `Infinity` disables clipping. */
+  clipNorm?: number;
+  /** Learning rate to set on the optimiser before the update (for schedules). Default: leave as is. */
+  learningRate?: number;
+}
+
+/** The numbers of one {@link trainStep}: the objective's terms and the gradient norm before clipping. */
+export interface TrainStepResult {
+  total: number;
+  classification: number;
+  segmentation: number;
+  contrastive: number;
+  /** Global L2 norm of the gradients before clipping. */
+  gradNorm: number;
+}
+
+/**
+ * Scales `grads` so their global L2 norm is at most `maxNorm` (as PyTorch's `clip_grad_norm_`,
+ * scale `maxNorm / (norm + 1e-6)` when above). Returns new tensors and the norm before clipping;
+ * the inputs are not disposed.
+ */
+export function clipByGlobalNorm(
+  grads: tf.NamedTensorMap,
+  maxNorm: number,
+): { grads: tf.NamedTensorMap; norm: number } {
+  if (!(maxNorm > 0)) {
+    throw new MrnError('E_CONFIG', `clipByGlobalNorm: maxNorm must be > 0, got ${maxNorm}`);
+  }
+  const names = Object.keys(grads);
+  const normT = tf.tidy(() =>
+    names.length === 0 ? tf.scalar(0) : tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!))))),
+  );
+  const norm = normT.dataSync()[0]!;
+  normT.dispose();
+  const scale = Number.isFinite(maxNorm) && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1;
+  const out: tf.NamedTensorMap = {};
+  for (const n of names) out[n] = scale === 1 ? tf.clone(grads[n]!) : tf.tidy(() => tf.mul(grads[n]!, scale));
+  return { grads: out, norm };
+}
+
+/**
+ * Runs one training step on `batch` (which must have `labels`): forward with `training: true`,
+ * {@link mrnObjective}, gradients of `model.trainableWeights`, global-norm clipping, and
+ * `optimizer.applyGradients`. Leaves no tensors behind except the optimiser's own slots.
+ *
+ * @throws MrnError `E_INVALID_ARGUMENT` when the batch has no labels; `E_INTERNAL` when the loss or
+ *   the gradient norm is not finite (the step is then not applied, so one bad batch does not poison
+ *   the weights).
+ */
+export function trainStep(
+  model: TrainableModel,
+  optimizer: tf.Optimizer,
+  batch: MrnBatch,
+  options: TrainStepOptions = {},
+): TrainStepResult {
+  if (!batch.labels) throw new MrnError('E_INVALID_ARGUMENT', 'trainStep: the batch has no labels');
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  if (vars.length === 0) throw new MrnError('E_CONFIG', 'trainStep: the model has no trainable weights');
+  let terms: tf.Scalar[] = [];
+  const { value, grads } = tf.variableGrads(() => {
+    const outputs = model.apply(batch, { training: true });
+    const t = mrnObjective(outputs, batch, options.weights);
+    terms = [tf.keep(t.classification), tf.keep(t.segmentation), tf.keep(t.contrastive)];
+    return t.total;
+  }, vars);
+  const [classification, segmentation, contrastive] = terms.map((t) => t.dataSync()[0]!);
+  const total = value.dataSync()[0]!;
+  tf.dispose([value, ...terms]);
+  let clipped: { grads: tf.NamedTensorMap; norm: number } | undefined;
+  try {
+    clipped = clipByGlobalNorm(grads, options.clipNorm ?? 1);
+    if (!Number.isFinite(total) || !Number.isFinite(clipped.norm)) {
+      throw new MrnError(
+        'E_INTERNAL',
+        `trainStep: non-finite loss (${total}) or gradient norm (${clipped.norm}); step skipped (lower the learning rate?)`,
+        { details: { total, classification, segmentation, contrastive, gradNorm: clipped.norm } },
+      );
+    }
+    if (options.learningRate !== undefined) {
+      (optimizer as unknown as { learningRate: number }).learningRate = options.learningRate;
+    }
+    optimizer.applyGradients(clipped.grads);
+  } finally {
+    tf.dispose(Object.values(grads));
+    if (clipped) tf.dispose(Object.values(clipped.grads));
+  }
+  return {
+    total,
+    classification: classification!,
+    segmentation: segmentation!,
+    contrastive: contrastive!,
+    gradNorm: clipped.norm,
+  };
+}
