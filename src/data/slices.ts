@@ -76,18 +76,18 @@ export function roiToSlices(crop: RoiCrop, options: RoiToSlicesOptions = {}): Ro
   const left = Math.floor((S - width) / 2);
 
   // Precompute the source coordinates of every output column (i) and row (j, descending).
-  const scaleX = nx / width;
-  const scaleY = ny / height;
+  // Multiply before dividing: (c + 0.5) * (n / w) rounds 15 down to 14.999... for n/w = 30/11, which
+  // would move a nearest-neighbour pick by a whole voxel; ((2c + 1) * n) / (2w) is exact.
   const x0 = new Int32Array(width);
   const x1 = new Int32Array(width);
   const fx = new Float32Array(width);
   const nearX = new Int32Array(width);
   for (let c = 0; c < width; c++) {
-    const u = Math.max(0, (c + 0.5) * scaleX - 0.5);
+    const u = Math.max(0, ((c + 0.5) * nx) / width - 0.5);
     x0[c] = Math.min(nx - 1, Math.floor(u));
     x1[c] = Math.min(nx - 1, x0[c]! + 1);
     fx[c] = u - Math.floor(u);
-    nearX[c] = Math.min(nx - 1, Math.floor((c + 0.5) * scaleX));
+    nearX[c] = Math.min(nx - 1, Math.floor(((2 * c + 1) * nx) / (2 * width)));
   }
   const y0 = new Int32Array(height);
   const y1 = new Int32Array(height);
@@ -95,13 +95,13 @@ export function roiToSlices(crop: RoiCrop, options: RoiToSlicesOptions = {}): Ro
   const nearY = new Int32Array(height);
   for (let r = 0; r < height; r++) {
     // Row r counts from the most anterior voxel row: source row index v, then j = ny - 1 - v.
-    const v = Math.max(0, (r + 0.5) * scaleY - 0.5);
+    const v = Math.max(0, ((r + 0.5) * ny) / height - 0.5);
     const v0 = Math.min(ny - 1, Math.floor(v));
     const v1 = Math.min(ny - 1, v0 + 1);
     y0[r] = ny - 1 - v0;
     y1[r] = ny - 1 - v1;
     fy[r] = v - Math.floor(v);
-    nearY[r] = ny - 1 - Math.min(ny - 1, Math.floor((r + 0.5) * scaleY));
+    nearY[r] = ny - 1 - Math.min(ny - 1, Math.floor(((2 * r + 1) * ny) / (2 * height)));
   }
 
   const plane = S * S;
