@@ -1,0 +1,152 @@
+/**
+ * A tfjs IO handler that saves to and loads from a local directory (`model.json` + `weights.bin`)
+ * with plain `node:fs`, so models can be saved without `@tensorflow/tfjs-node` (whose `file://`
+ * scheme is the usual way, but it cannot install everywhere). The layout is tfjs's own, so the files
+ * also load with `tf.loadLayersModel('file://...')` under tfjs-node, and in the browser over HTTP.
+ */
+
+import * as tf from '@tensorflow/tfjs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { MrnError } from '../errors.js';
+
+/** Options of {@link fileSystemIO}. */
+export interface FileSystemIOOptions {
+  /** Name of the weights file next to `model.json`. Default `'weights.bin'`. */
+  weightsFileName?: string;
+}
+
+/** Concatenates tfjs weight data (one buffer or several) into one ArrayBuffer. */
+export function concatWeightData(data: ArrayBuffer | ArrayBuffer[] | undefined): ArrayBuffer {
+  if (data === undefined) return new ArrayBuffer(0);
+  if (!Array.isArray(data)) return data;
+  const total = data.reduce((n, b) => n + b.byteLength, 0);
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const b of data) {
+    out.set(new Uint8Array(b), offset);
+    offset += b.byteLength;
+  }
+  return out.buffer;
+}
+
+async function writeAtomically(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, data);
+  await rename(tmp, file);
+}
+
+/**
+ * An `IOHandler` for directory `dir`: `save` writes `dir/model.json` and `dir/weights.bin` (creating
+ * the directory), `load` reads them back. Works with `tf.LayersModel.save`/`tf.loadLayersModel` and
+ * with {@link MultiRoiNet.save}/`load`.
+ *
+ * @example
+ * ```ts
+ * await model.save(fileSystemIO('./checkpoints/run1'));
+ * const again = await tf.loadLayersModel(fileSystemIO('./checkpoints/run1'));
+ * ```
+ */
+export function fileSystemIO(dir: string, options: FileSystemIOOptions = {}): tf.io.IOHandler {
+  const weightsFileName = options.weightsFileName ?? 'weights.bin';
+  const modelPath = path.join(dir, 'model.json');
+  return {
+    async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
+      if (artifacts.modelTopology instanceof ArrayBuffer) {
+        throw new MrnError('E_INVALID_ARGUMENT', 'fileSystemIO: binary model topologies are not supported');
+      }
+      const weightData = new Uint8Array(
+        concatWeightData(artifacts.weightData as ArrayBuffer | ArrayBuffer[]),
+      );
+      const json: Record<string, unknown> = {
+        modelTopology: artifacts.modelTopology,
+        format: artifacts.format,
+        generatedBy: artifacts.generatedBy,
+        convertedBy: artifacts.convertedBy ?? null,
+        weightsManifest: [{ paths: [`./${weightsFileName}`], weights: artifacts.weightSpecs ?? [] }],
+      };
+      for (const key of [
+        'trainingConfig',
+        'signature',
+        'userDefinedMetadata',
+        'modelInitializer',
+        'initializerSignature',
+      ] as const) {
+        if (artifacts[key] !== undefined) json[key] = artifacts[key];
+      }
+      try {
+        await mkdir(dir, { recursive: true });
+        await writeAtomically(path.join(dir, weightsFileName), weightData);
+        await writeAtomically(modelPath, JSON.stringify(json));
+      } catch (cause) {
+        throw new MrnError('E_IO', `fileSystemIO: cannot write the model to ${dir}`, { file: dir, cause });
+      }
+      return {
+        modelArtifactsInfo: {
+          dateSaved: new Date(),
+          modelTopologyType: 'JSON',
+          modelTopologyBytes: JSON.stringify(artifacts.modelTopology ?? null).length,
+          weightSpecsBytes: JSON.stringify(artifacts.weightSpecs ?? []).length,
+          weightDataBytes: weightData.byteLength,
+        },
+      };
+    },
+
+    async load(): Promise<tf.io.ModelArtifacts> {
+      let text: string;
+      try {
+        text = await readFile(modelPath, 'utf8');
+      } catch (cause) {
+        const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+        throw new MrnError(missing ? 'E_FILE_NOT_FOUND' : 'E_IO', `fileSystemIO: cannot read ${modelPath}`, {
+          file: modelPath,
+          cause,
+        });
+      }
+      let json: tf.io.ModelJSON;
+      try {
+        json = JSON.parse(text) as tf.io.ModelJSON;
+      } catch (cause) {
+        throw new MrnError('E_CHECKPOINT', `fileSystemIO: ${modelPath} is not valid JSON`, {
+          file: modelPath,
+          cause,
+        });
+      }
+      const weightSpecs: tf.io.WeightsManifestEntry[] = [];
+      const buffers: Uint8Array[] = [];
+      for (const group of json.weightsManifest ?? []) {
+        weightSpecs.push(...group.weights);
+        for (const p of group.paths) {
+          const file = path.join(dir, p);
+          try {
+            buffers.push(await readFile(file));
+          } catch (cause) {
+            throw new MrnError('E_FILE_NOT_FOUND', `fileSystemIO: weights file ${file} is missing`, {
+              file,
+              cause,
+            });
+          }
+        }
+      }
+      const total = buffers.reduce((n, b) => n + b.byteLength, 0);
+      const weightData = new Uint8Array(total);
+      let offset = 0;
+      for (const b of buffers) {
+        weightData.set(b, offset);
+        offset += b.byteLength;
+      }
+      const artifacts: tf.io.ModelArtifacts = {
+        modelTopology: json.modelTopology,
+        format: json.format,
+        generatedBy: json.generatedBy,
+        convertedBy: json.convertedBy,
+        weightSpecs,
+        weightData: weightData.buffer,
+      };
+      if (json.trainingConfig !== undefined) artifacts.trainingConfig = json.trainingConfig;
+      if (json.signature !== undefined) artifacts.signature = json.signature;
+      if (json.userDefinedMetadata !== undefined) artifacts.userDefinedMetadata = json.userDefinedMetadata;
+      return artifacts;
+    },
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * Building blocks the mrn layers are made of: dense, layer norm, MLP, pre-norm transformer block and
+ * attention pooling. A block is not a tfjs layer; it creates its weights on its host layer through a
+ * {@link ParamFactory} (so the host tracks and saves them) and offers a pure forward function.
+ *
+ * Every op here has a gradient on the wasm backend: dense layers are 2-D `matMul`s (reshaped, so wasm
+ * runs them through XNNPACK), attention splits heads with 4-D transposes only, and masking is an
+ * additive bias (no gather, no strided slice).
+ */
+
+import * as tf from '@tensorflow/tfjs';
+import type { ParamFactory } from './mrn-layer.js';
+
+/** Layer-norm epsilon of every mrn block (DINOv2's value; tfjs's default 1e-3 is far larger). */
+export const LAYER_NORM_EPS = 1e-6;
+
+/** Additive attention bias that removes a key: softmax gives it exactly zero weight in float32. */
+export const MASKED_BIAS = -1e9;
+
+/** Exact (erf) GELU, as in PyTorch's default `nn.GELU`. */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
+}
+
+/** A fully connected layer over the last axis, for inputs of any rank. */
+export class DenseBlock {
+  readonly kernel: tf.LayerVariable;
+  readonly bias: tf.LayerVariable | null;
+
+  constructor(
+    p: ParamFactory,
+    readonly inDim: number,
+    readonly outDim: number,
+    useBias = true,
+  ) {
+    this.kernel = p('kernel', [inDim, outDim], 'glorotUniform');
+    this.bias = useBias ? p('bias', [outDim], 'zeros') : null;
+  }
+
+  /** `[..., inDim]` to `[..., outDim]`. */
+  apply(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const lead = x.shape.slice(0, -1);
+      let y = tf.matMul(tf.reshape(x, [-1, this.inDim]) as tf.Tensor2D, this.kernel.read() as tf.Tensor2D);
+      if (this.bias) y = tf.add(y, this.bias.read());
+      return tf.reshape(y, [...lead, this.outDim]);
+    });
+  }
+}
+
+/** Layer normalisation over the last axis (eps {@link LAYER_NORM_EPS}). */
+export class LayerNormBlock {
+  readonly gamma: tf.LayerVariable;
+  readonly beta: tf.LayerVariable;
+
+  constructor(p: ParamFactory, dim: number) {
+    this.gamma = p('gamma', [dim], 'ones');
+    this.beta = p('beta', [dim], 'zeros');
+  }
+
+  apply(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const centred = tf.sub(x, tf.mean(x, -1, true));
+      const variance = tf.mean(tf.square(centred), -1, true);
+      const normed = tf.mul(centred, tf.rsqrt(tf.add(variance, LAYER_NORM_EPS)));
+      return tf.add(tf.mul(normed, this.gamma.read()), this.beta.read());
+    });
+  }
+}
+
+/** Two dense layers with a GELU between them. */
+export class MlpBlock {
+  readonly fc1: DenseBlock;
+  readonly fc2: DenseBlock;
+
+  constructor(p: ParamFactory, inDim: number, hiddenDim: number, outDim: number) {
+    this.fc1 = new DenseBlock(sub(p, 'fc1'), inDim, hiddenDim);
+    this.fc2 = new DenseBlock(sub(p, 'fc2'), hiddenDim, outDim);
+  }
+
+  apply(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => this.fc2.apply(gelu(this.fc1.apply(x))));
+  }
+}
+
+/**
+ * A pre-norm transformer encoder block: `x + MHA(LN(x))`, then `x + MLP(LN(x))`. Keys can be masked
+ * with an additive `[B, T]` bias ({@link MASKED_BIAS} for padding), so masked tokens never influence
+ * the others.
+ */
+export class TransformerBlock {
+  readonly norm1: LayerNormBlock;
+  readonly qkv: DenseBlock;
+  readonly proj: DenseBlock;
+  readonly norm2: LayerNormBlock;
+  readonly mlp: MlpBlock;
+  readonly headDim: number;
+
+  constructor(
+    p: ParamFactory,
+    readonly dim: number,
+    readonly heads: number,
+    mlpRatio: number,
+  ) {
+    this.headDim = dim / heads;
+    this.norm1 = new LayerNormBlock(sub(p, 'norm1'), dim);
+    this.qkv = new DenseBlock(sub(p, 'qkv'), dim, 3 * dim);
+    this.proj = new DenseBlock(sub(p, 'proj'), dim, dim);
+    this.norm2 = new LayerNormBlock(sub(p, 'norm2'), dim);
+    this.mlp = new MlpBlock(sub(p, 'mlp'), dim, Math.max(1, Math.round(dim * mlpRatio)), dim);
+  }
+
+  /** `x` `[B, T, dim]`; `keyBias` `[B, T]` additive bias on the attention logits, or null. */
+  apply(x: tf.Tensor3D, keyBias: tf.Tensor2D | null): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [b, t] = x.shape;
+      const h = this.heads;
+      const dh = this.headDim;
+      const qkv = this.qkv.apply(this.norm1.apply(x));
+      const [q, k, v] = tf
+        .split(qkv, 3, -1)
+        .map((part) => tf.transpose(tf.reshape(part, [b, t, h, dh]), [0, 2, 1, 3]) as tf.Tensor4D);
+      let logits = tf.mul(tf.matMul(q!, k!, false, true), 1 / Math.sqrt(dh));
+      if (keyBias) logits = tf.add(logits, tf.reshape(keyBias, [b, 1, 1, t]));
+      const attn = tf.softmax(logits, -1);
+      const mixed = tf.reshape(tf.transpose(tf.matMul(attn as tf.Tensor4D, v!), [0, 2, 1, 3]), [
+        b,
+        t,
+        this.dim,
+      ]);
+      const y = tf.add(x, this.proj.apply(mixed));
+      return tf.add(y, this.mlp.apply(this.norm2.apply(y))) as tf.Tensor3D;
+    });
+  }
+}
+
+/** Output of {@link AttentionPoolBlock.apply}. */
+export interface PooledTokens {
+  /** `[B, outDim]` the weighted mean of the (normalised) tokens, projected. */
+  pooled: tf.Tensor2D;
+  /** `[B, T]` the pooling weights (rows sum to 1; masked tokens get 0). */
+  weights: tf.Tensor2D;
+}
+
+/**
+ * Single-query attention pooling: a learned query scores layer-normalised tokens through a key
+ * projection; the softmax of the scores (plus an optional additive bias, e.g. a log-prior or a padding
+ * mask) weighs the tokens, and the weighted mean is projected. Projecting after pooling is exact
+ * (the weights sum to 1) and saves a dense layer per token.
+ */
+export class AttentionPoolBlock {
+  readonly norm: LayerNormBlock;
+  readonly key: DenseBlock;
+  readonly query: tf.LayerVariable;
+  readonly value: DenseBlock;
+
+  constructor(
+    p: ParamFactory,
+    readonly dim: number,
+    readonly keyDim: number,
+    readonly outDim: number,
+  ) {
+    this.norm = new LayerNormBlock(sub(p, 'norm'), dim);
+    this.key = new DenseBlock(sub(p, 'key'), dim, keyDim);
+    this.query = p('query', [keyDim, 1], { normal: 0.02 });
+    this.value = new DenseBlock(sub(p, 'value'), dim, outDim);
+  }
+
+  /** `x` `[B, T, dim]`; `bias` `[B, T]` added to the scores, or null. */
+  apply(x: tf.Tensor3D, bias: tf.Tensor2D | null): PooledTokens {
+    return tf.tidy(() => {
+      const [b, t] = x.shape;
+      const normed = this.norm.apply(x);
+      const keys = this.key.apply(normed);
+      let scores = tf.reshape(
+        tf.matMul(tf.reshape(keys, [b * t, this.keyDim]) as tf.Tensor2D, this.query.read() as tf.Tensor2D),
+        [b, t],
+      );
+      scores = tf.mul(scores, 1 / Math.sqrt(this.keyDim));
+      if (bias) scores = tf.add(scores, bias);
+      const weights = tf.softmax(scores, -1) as tf.Tensor2D;
+      const mean = tf.sum(tf.mul(normed, tf.expandDims(weights, -1)), 1);
+      return { pooled: this.value.apply(mean) as tf.Tensor2D, weights };
+    });
+  }
+}
+
+/** A {@link ParamFactory} that prefixes paths with `prefix.`. */
+export function sub(p: ParamFactory, prefix: string): ParamFactory {
+  return (path, shape, init, trainable) => p(`${prefix}.${path}`, shape, init, trainable);
+}
+
+/** The additive key bias for `[B, T]` validity flags: 0 for valid tokens, {@link MASKED_BIAS} for padding. */
+export function paddingBias(valid: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.mul(tf.sub(1, valid), MASKED_BIAS) as tf.Tensor2D);
+}
