@@ -1,0 +1,181 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createVolume,
+  loadPdcadCases,
+  MRN_ROIS,
+  parsePdcadLabels,
+  preprocessCase,
+  QSM_WINDOW_PPB,
+  type PdcadCohort,
+} from '../../src/index.js';
+import { PHANTOM_AFFINE, phantomVolumes, writeLabels, writePhantomCase } from './pdcad-phantom.js';
+
+let root: string;
+let cohort: PdcadCohort;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'mrn-pdcad-'));
+  const dir = join(root, 'train');
+  await writePhantomCase(dir, 'RJPD_001');
+  await writePhantomCase(dir, 'RJPD_002');
+  await writePhantomCase(dir, 'RJPD_003', phantomVolumes(), ['NM']); // missing file
+  const shifted = phantomVolumes();
+  shifted.NM = createVolume(
+    shifted.NM.data.data,
+    shifted.NM.shape,
+    PHANTOM_AFFINE.map((r, i) => (i === 1 ? [r[0]!, r[1]!, r[2]!, r[3]! + 1.5] : r)),
+  );
+  await writePhantomCase(dir, 'RJPD_004', shifted); // QSM/NM grid mismatch
+  const nan = phantomVolumes();
+  nan.QSM.data.data[100] = NaN;
+  nan.QSM.data.data[200] = NaN;
+  await writePhantomCase(dir, 'RJPD_005', nan); // NaN voxels
+  await writePhantomCase(dir, 'RJPD_006', phantomVolumes([12])); // left QSM SN missing: warning
+  const truncated = await writePhantomCase(dir, 'RJPD_007');
+  await writeFile(join(truncated, 'QSM_mask.nii.gz'), Buffer.from([0x1f, 0x8b, 8, 0, 0, 0])); // corrupt
+  await writePhantomCase(dir, 'RJPD_008'); // not in the CSV
+  await writePhantomCase(dir, 'RJPD_009', phantomVolumes([15, 16])); // qsm-dn has no label at all
+  await mkdir(join(dir, 'notes')); // not a case
+  await writeLabels(join(root, 'train.csv'), [
+    ['RJPD_001', 1],
+    ['RJPD_002', 0],
+    ['RJPD_003', 1],
+    ['RJPD_004', 0],
+    ['RJPD_005', 1],
+    ['RJPD_006', 0],
+    ['RJPD_007', 1],
+    ['RJPD_009', 0],
+    ['RJPD_099', 1],
+  ]);
+  cohort = await loadPdcadCases(dir, { labels: join(root, 'train.csv') });
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('loadPdcadCases', () => {
+  it('loads the good cases and excludes each bad one with its id and reason', () => {
+    expect(cohort.cases.map((c) => c.id)).toEqual(['RJPD_001', 'RJPD_002', 'RJPD_006', 'RJPD_008']);
+    expect(cohort.excluded).toEqual(['RJPD_003', 'RJPD_004', 'RJPD_005', 'RJPD_007', 'RJPD_009', 'RJPD_099']);
+    const errors = (id: string) => cohort.problems.filter((p) => p.caseId === id && p.severity === 'error');
+    expect(errors('RJPD_003').map((p) => [p.code, p.reason])).toEqual([
+      ['E_FILE_NOT_FOUND', 'missing NM.nii.gz'],
+    ]);
+    expect(errors('RJPD_004')[0]!.code).toBe('E_GRID_MISMATCH');
+    expect(errors('RJPD_004')[0]!.reason).toMatch(/NM\.nii\.gz grid .* does not match QSM/);
+    expect(errors('RJPD_005')[0]!.code).toBe('E_NON_FINITE');
+    expect(errors('RJPD_005')[0]!.reason).toMatch(/QSM\.nii\.gz has 2 NaN\/Inf voxels/);
+    expect(errors('RJPD_007')[0]!.code).toMatch(/^E_NIFTI_/);
+    expect(errors('RJPD_007')[0]!.file).toMatch(/RJPD_007.QSM_mask\.nii\.gz$/);
+    expect(errors('RJPD_009').map((p) => p.code)).toEqual(['E_LABEL_MISSING']);
+    expect(errors('RJPD_009')[0]!.reason).toMatch(/ROI qsm-dn/);
+    expect(errors('RJPD_099')[0]!.reason).toMatch(/listed in train\.csv but there is no case folder/);
+    // Every excluded case has at least one error; no kept case has one.
+    for (const id of cohort.excluded) expect(errors(id).length).toBeGreaterThan(0);
+    for (const c of cohort.cases) expect(errors(c.id)).toEqual([]);
+  });
+
+  it('keeps a case with a missing nucleus as a warning naming the fallback', () => {
+    const c = cohort.cases.find((x) => x.id === 'RJPD_006')!;
+    expect(c.missingLabels).toEqual({ QSM_mask: [12], NM_mask: [] });
+    expect(c.warnings).toHaveLength(1);
+    expect(c.warnings[0]).toMatchObject({ caseId: 'RJPD_006', severity: 'warning', code: 'E_LABEL_MISSING' });
+    expect(c.warnings[0]!.reason).toMatch(/ROI qsm-mb: label 12 .* mirrors label 11/);
+  });
+
+  it('records labels, paths and geometry but no voxels; unlisted folders get label undefined', () => {
+    const byId = new Map(cohort.cases.map((c) => [c.id, c]));
+    expect(byId.get('RJPD_001')!.label).toBe(1);
+    expect(byId.get('RJPD_002')!.label).toBe(0);
+    expect(byId.get('RJPD_008')!.label).toBeUndefined();
+    expect(cohort.problems.find((p) => p.caseId === 'RJPD_008')!.severity).toBe('warning');
+    const g = byId.get('RJPD_001')!.geometry;
+    expect(g.shape).toEqual([48, 48, 16]);
+    expect(g.orientation).toBe('LAS');
+    expect(g.spacing[2]).toBeCloseTo(2, 5);
+    expect(byId.get('RJPD_001')!.files.QSM).toMatch(/RJPD_001.QSM\.nii\.gz$/);
+    expect(byId.get('RJPD_001')!.fileStats.QSM.size).toBeGreaterThan(0);
+    expect(JSON.stringify(byId.get('RJPD_001')).length).toBeLessThan(5000);
+  });
+
+  it('loads a test set without a CSV with every label undefined, and reports a missing folder', async () => {
+    const { cases, problems } = await loadPdcadCases(join(root, 'train'), { concurrency: 1 });
+    expect(cases.map((c) => c.id)).toEqual(['RJPD_001', 'RJPD_002', 'RJPD_006', 'RJPD_008']);
+    expect(cases.every((c) => c.label === undefined)).toBe(true);
+    expect(problems.some((p) => p.caseId === 'RJPD_008')).toBe(false);
+    await expect(loadPdcadCases(join(root, 'nope'))).rejects.toMatchObject({ code: 'E_FILE_NOT_FOUND' });
+    await expect(
+      loadPdcadCases(join(root, 'train'), { labels: join(root, 'nope.csv') }),
+    ).rejects.toMatchObject({
+      code: 'E_FILE_NOT_FOUND',
+    });
+  });
+});
+
+describe('parsePdcadLabels', () => {
+  it('reads headers, BOM, CRLF, other column orders, and reports bad rows', () => {
+    const a = parsePdcadLabels('\uFEFFcase,label\r\nRJPD_001,1\r\nRJPD_002,0\r\n');
+    expect([...a.labels]).toEqual([
+      ['RJPD_001', 1],
+      ['RJPD_002', 0],
+    ]);
+    expect(a.problems).toEqual([]);
+    expect([...parsePdcadLabels('label,case\n1,A\n').labels]).toEqual([['A', 1]]);
+    expect([...parsePdcadLabels('A,1\nB,0\n').labels]).toEqual([
+      ['A', 1],
+      ['B', 0],
+    ]);
+    const bad = parsePdcadLabels('case,label\nA,PD\nB,\nC,1\nC,0\n', 'x.csv');
+    expect([...bad.labels]).toEqual([['C', 1]]);
+    expect(bad.problems).toEqual([
+      "x.csv:2: case A has label 'PD', expected a class index (0 = HC, 1 = PD)",
+      "x.csv:3: case B has label '', expected a class index (0 = HC, 1 = PD)",
+      'x.csv:5: case C is listed twice with different labels',
+    ]);
+  });
+});
+
+describe('preprocessCase', () => {
+  it('turns a case into four ROI stacks with masks, valid flags and physical intensities', async () => {
+    const c = cohort.cases[0]!;
+    const out = await preprocessCase(c, { size: 32 });
+    expect(out.caseId).toBe('RJPD_001');
+    expect(out.label).toBe(1);
+    expect(out.nmReference).toMatchObject({ value: 100, method: 'crus-cerebri' });
+    expect(out.rois.map((r) => r.roiId)).toEqual(MRN_ROIS.map((r) => r.id));
+    for (const [n, r] of out.rois.entries()) {
+      const roi = MRN_ROIS[n]!;
+      expect(r.slices).toHaveLength(roi.slices * 32 * 32);
+      expect(r.masks).toHaveLength(roi.slices * 32 * 32);
+      expect(r.valid).toHaveLength(roi.slices);
+      expect(r.report.cutLabelVoxels).toBe(0);
+      expect([...new Set(r.masks)].sort()).toEqual(roi.classes.map((_, i) => i));
+      expect(Math.min(...r.slices)).toBeGreaterThanOrEqual(0);
+      expect(Math.max(...r.slices)).toBeLessThanOrEqual(1);
+    }
+    // Where the qsm-mb mask says SN (class 2), the image holds the SN's 150 ppb through the window.
+    const mb = out.rois[2]!;
+    const [lo, hi] = QSM_WINDOW_PPB;
+    let seen = 0;
+    for (let p = 0; p < mb.masks.length; p++) {
+      if (mb.masks[p] === 2 && mb.slices[p]! > 0.5) {
+        seen++;
+        expect(mb.slices[p]).toBeCloseTo((150 - lo) / (hi - lo), 1);
+      }
+    }
+    expect(seen).toBeGreaterThan(0);
+    // NM SN (130 / 100 = ratio 1.3) through the [0.5, 1.5] window: 0.8 at SN centres.
+    const sn = out.rois[0]!;
+    expect(Math.max(...sn.slices)).toBeCloseTo(0.8, 5);
+  });
+
+  it('reports the mirror fallback for the case with a missing nucleus', async () => {
+    const c = cohort.cases.find((x) => x.id === 'RJPD_006')!;
+    const out = await preprocessCase(c, { size: 16 });
+    expect(out.rois[2]!.report.fallbacks).toEqual([{ label: 12, strategy: 'mirror', from: 11 }]);
+  });
+});
