@@ -37,4 +37,6 @@ export * from './losses/multi-roi-supcon.js';
 export * from './losses/cross-entropy.js';
 export * from './losses/dice.js';
 export * from './losses/objective.js';
+export * from './data/resample.js';
+export * from './data/intensity.js';
 export * from './data/pdcad.js';

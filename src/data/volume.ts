@@ -5,6 +5,7 @@
 
 import ndarray, { type NdArray } from 'ndarray';
 import { MrnError } from '../errors.js';
+import { applyAffine, invertAffine } from './affine.js';
 
 /** Typed arrays a {@link Volume} may hold: the stored type when scaling is the identity, else float32. */
 export type VoxelArray =
@@ -94,4 +95,35 @@ export function createVolume<T extends VoxelArray>(
     nonFiniteCount: countNonFinite(values),
     name,
   };
+}
+
+/**
+ * World (RAS+ mm) coordinates of a voxel index `[i, j, k]` (fractional indices allowed):
+ * `affine · [i, j, k, 1]`.
+ */
+export function voxelToWorld(
+  volume: Pick<Volume, 'affine'>,
+  ijk: readonly number[],
+): [number, number, number] {
+  return applyAffine(volume.affine, ijk);
+}
+
+/**
+ * Fractional voxel index `[i, j, k]` of a world point (RAS+ mm): `affine⁻¹ · [x, y, z, 1]`. Round it
+ * yourself to pick a voxel. Throws `E_INVALID_ARGUMENT` when the affine is singular.
+ */
+export function worldToVoxel(
+  volume: Pick<Volume, 'affine' | 'name'>,
+  xyz: readonly number[],
+): [number, number, number] {
+  let inverse: Affine;
+  try {
+    inverse = invertAffine(volume.affine);
+  } catch (e) {
+    throw new MrnError('E_INVALID_ARGUMENT', 'worldToVoxel: the affine is singular', {
+      file: volume.name,
+      cause: e,
+    });
+  }
+  return applyAffine(inverse, xyz);
 }
