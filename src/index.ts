@@ -40,3 +40,8 @@ export * from './losses/objective.js';
 export * from './data/resample.js';
 export * from './data/intensity.js';
 export * from './data/pdcad.js';
+export * from './train/train-step.js';
+export * from './train/feature-batch.js';
+export * from './train/evaluate.js';
+export * from './train/trainer.js';
+export * from './predict/prediction-csv.js';
