@@ -45,3 +45,4 @@ export * from './train/feature-batch.js';
 export * from './train/evaluate.js';
 export * from './train/trainer.js';
 export * from './predict/prediction-csv.js';
+export * from './data/augment/index.js';
