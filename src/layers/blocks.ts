@@ -161,7 +161,8 @@ export class AttentionPoolBlock {
     readonly outDim: number,
   ) {
     this.norm = new LayerNormBlock(sub(p, 'norm'), dim);
-    this.key = new DenseBlock(sub(p, 'key'), dim, keyDim);
+    // No key bias: it adds the same constant to every score, which softmax ignores (zero gradient).
+    this.key = new DenseBlock(sub(p, 'key'), dim, keyDim, false);
     this.query = p('query', [keyDim, 1], { normal: 0.02 });
     this.value = new DenseBlock(sub(p, 'value'), dim, outDim);
   }
