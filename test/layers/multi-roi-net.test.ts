@@ -27,6 +27,10 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
+function disposeCost(cost: tf.Scalar | null): void {
+  cost?.dispose();
+}
+
 function expectMrnError(fn: () => unknown, code: string, pattern: RegExp): void {
   let caught: unknown;
   try {
@@ -163,13 +167,13 @@ describe('MultiRoiNet training', () => {
       model.trainableVariables(),
     );
     const weak = trainable.filter(
-      (w) => !(tf.tidy(() => tf.max(tf.abs(grads[w.read().name]!)).dataSync()[0]!) > 1e-6),
+      (w) => !(tf.tidy(() => tf.max(tf.abs(grads[(w.read() as tf.Variable).name]!)).dataSync()[0]!) > 1e-6),
     );
     expect(weak.map((w) => w.name)).toEqual([]);
     tf.dispose([value, ...Object.values(grads)]);
     const opt = tf.train.adam(1e-3);
     // No varList: tfjs would update every trainable tf.Variable it saw; the frozen backbone must stay put.
-    tf.dispose(opt.minimize(() => tinyLoss(model.apply(batch, { training: true }), batch)));
+    disposeCost(opt.minimize(() => tinyLoss(model.apply(batch, { training: true }), batch)));
     const after = snapshot(trainable);
     const unchanged = trainable.filter((_, i) => after[i]!.every((v, j) => v === before[i]![j]));
     expect(unchanged.map((w) => w.name)).toEqual([]);
@@ -186,7 +190,7 @@ describe('MultiRoiNet training', () => {
     for (const w of backbone.weights) expect(model.trainableWeights).toContain(w);
     const before = backbone.weights.map((w) => w.read().dataSync().slice());
     const opt = tf.train.adam(1e-3);
-    tf.dispose(
+    disposeCost(
       opt.minimize(
         () => tinyLoss(model.apply(batch, { training: true }), batch),
         true,
@@ -207,7 +211,7 @@ describe('MultiRoiNet training', () => {
     const batch = tinyImageBatch([1, 0]);
     const opt = tf.train.adam(1e-3);
     const step = () =>
-      tf.dispose(
+      disposeCost(
         opt.minimize(
           () => tinyLoss(model.apply(batch, { training: true }), batch),
           true,
@@ -236,7 +240,7 @@ describe('MultiRoiNet training', () => {
         return tf.mean(tf.cast(tf.equal(tf.argMax(out.logits, 1), batch.labels!), 'float32')).dataSync()[0]!;
       });
     while (steps < 80) {
-      tf.dispose(
+      disposeCost(
         opt.minimize(
           () => tinyLoss(model.apply(batch, { training: true }), batch),
           true,
@@ -260,7 +264,7 @@ describe('MultiRoiNet save/load', () => {
     const batch = tinyImageBatch([0, 1]);
     // Move the weights off their initial values so a fresh model would differ.
     const opt = tf.train.sgd(0.1);
-    tf.dispose(
+    disposeCost(
       opt.minimize(
         () => tinyLoss(model.apply(batch, { training: true }), batch),
         true,
