@@ -46,3 +46,4 @@ export * from './train/evaluate.js';
 export * from './train/trainer.js';
 export * from './predict/prediction-csv.js';
 export * from './data/augment/index.js';
+export * from './data/roi-cache.js';
