@@ -46,4 +46,8 @@ export * from './train/evaluate.js';
 export * from './train/trainer.js';
 export * from './predict/prediction-csv.js';
 export * from './data/augment/index.js';
+export * from './data/nifti-header.js';
+export { applyAffine, identityAffine, invertAffine, multiplyAffines } from './data/affine.js';
 export * from './data/roi-cache.js';
+export * from './data/safetensors.js';
+export * from './layers/vit/index.js';
