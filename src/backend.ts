@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { MrnError } from './errors.js';
+import { initWasmBackendOptimized, type OptimizeWasmReport } from './wasm/optimize.js';
 
 /** The tfjs backend names mrn can select. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -41,6 +42,8 @@ export interface BackendReport {
   skipped: SkippedBackend[];
   /** Extra notes (e.g. why wasm runs single-threaded). */
   notes: string[];
+  /** wasm with `optimizeWasm` only: what the optimisation achieved (see `optimizeWasmBackend`). */
+  wasmOptimization?: OptimizeWasmReport;
 }
 
 /** Options of {@link selectBackend}. */
@@ -60,6 +63,13 @@ export interface SelectBackendOptions {
    * optimisations (kernel re-registration, threading patches). Default: none.
    */
   beforeWasmInit?: (wasmModule: unknown) => void | Promise<void>;
+  /**
+   * wasm only: turn on mrn's wasm speed-ups (see `optimizeWasmBackend`): XNNPACK for transposed and
+   * batched matrix products, and the threaded build in Node with `threads` threads (default: every
+   * logical core, at most 8; `threads: 1` keeps one). Falls back to one thread with a note rather
+   * than failing. Default: off (stock tfjs-backend-wasm).
+   */
+  optimizeWasm?: boolean | { threads?: number };
   /** Where to write one line per decision. Default: silent. */
   log?: (line: string) => void;
 }
@@ -96,8 +106,12 @@ async function tryCandidate(
   candidate: BackendCandidate,
   options: SelectBackendOptions,
   notes: string[],
-): Promise<{ ok: true; threads: number; simd?: boolean } | { ok: false; skip: SkippedBackend }> {
+): Promise<
+  | { ok: true; threads: number; simd?: boolean; wasmOptimization?: OptimizeWasmReport }
+  | { ok: false; skip: SkippedBackend }
+> {
   const { backend, pkg } = candidate;
+  let wasmOptimization: OptimizeWasmReport | undefined;
   if (backend !== 'cpu' && !isPackageInstalled(pkg)) {
     return { ok: false, skip: { ...candidate, status: 'not-installed', reason: `${pkg} is not installed` } };
   }
@@ -112,7 +126,20 @@ async function tryCandidate(
     } else if (backend === 'wasm') {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       if (options.threads !== undefined) wasm.setThreadsCount(options.threads);
-      if (options.beforeWasmInit) await options.beforeWasmInit(wasm);
+      if (options.optimizeWasm) {
+        const wanted =
+          options.optimizeWasm === true ? options.threads : (options.optimizeWasm.threads ?? options.threads);
+        const hook = options.beforeWasmInit;
+        wasmOptimization = await initWasmBackendOptimized(
+          wasm,
+          { threads: wanted, log: options.log },
+          async () => {
+            if (!(await tf.setBackend('wasm'))) throw new Error("tf.setBackend('wasm') returned false");
+            await tf.ready();
+          },
+          hook ? () => hook(wasm) : undefined,
+        );
+      } else if (options.beforeWasmInit) await options.beforeWasmInit(wasm);
     }
     const ok = await tf.setBackend(backend);
     if (!ok) throw new Error(`tf.setBackend('${backend}') returned false`);
@@ -121,6 +148,10 @@ async function tryCandidate(
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       const threads = wasm.getThreadsCount();
       const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') as boolean;
+      if (wasmOptimization) {
+        notes.push(...wasmOptimization.notes);
+        return { ok: true, threads: wasmOptimization.threads, simd, wasmOptimization };
+      }
       if (threads === 1 && os.cpus().length > 1) {
         notes.push('wasm runs 1 thread: stock tfjs-backend-wasm disables threads in Node (tfjs #3830)');
       }
@@ -165,6 +196,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
         skipped,
         notes,
       };
+      if (result.wasmOptimization) report.wasmOptimization = result.wasmOptimization;
       log(`mrn: backend ${report.backend} via ${report.pkg}, ${report.threads} thread(s)`);
       return report;
     }

@@ -1,0 +1,261 @@
+/**
+ * A faster `BatchMatMul` kernel for the tfjs wasm backend.
+ *
+ * Stock `@tensorflow/tfjs-backend-wasm` 4.22 sends a product to XNNPACK only when neither operand is
+ * transposed and both have batch 1; every other case (every matmul gradient, which transposes one
+ * operand; every batched attention product) runs a blocked scalar loop that is 20-50x slower.
+ *
+ * The kernel registered here reaches XNNPACK for those cases too, through the backend's own C++
+ * entry point (the same one the stock kernel calls), by rearranging the call:
+ * - a transposed operand is first transposed explicitly with the backend's `Transpose` kernel (a
+ *   copy of O(rows x cols), small next to the O(M x K x N) product);
+ * - when the right operand has batch 1 (a weight matrix), the left operand's batch is folded into its
+ *   rows: one XNNPACK call of `[batch * M, K] x [K, N]`;
+ * - otherwise one XNNPACK call per batch item, on views into the batched buffers (extra tensor ids
+ *   registered on offsets of the same heap memory, so nothing is copied).
+ * Products too small to amortise XNNPACK's per-call set-up (packing the right operand) stay on the
+ * stock kernel, as do cases the stock kernel handles specially (non-float32 inputs, general batch
+ * broadcasting).
+ *
+ * Results agree with the stock kernel up to float32 summation order (tested to 1e-5 of the largest
+ * magnitude, gradients included). Everything goes through tfjs's public `registerKernel` API and is
+ * undone by {@link unregisterFastBatchMatMul}.
+ */
+
+import * as tf from '@tensorflow/tfjs';
+
+/** Options of {@link registerFastBatchMatMul}. */
+export interface FastBatchMatMulOptions {
+  /**
+   * Products with fewer multiply-adds per batch item (M x K x N) than this stay on the stock loop,
+   * whose cost is lower than XNNPACK's per-call set-up there. Default {@link DEFAULT_MIN_XNNPACK_MACS}.
+   */
+  minMacsPerItem?: number;
+}
+
+/**
+ * Default of {@link FastBatchMatMulOptions.minMacsPerItem}. Measured on this backend: below about
+ * 8^3 multiply-adds the loop and XNNPACK cost the same (microseconds); above, XNNPACK wins by 10x+.
+ */
+export const DEFAULT_MIN_XNNPACK_MACS = 512;
+
+interface WasmTensorData {
+  id: number;
+  memoryOffset: number;
+}
+
+/** The parts of tfjs-backend-wasm's `BackendWasm` (4.22) this kernel uses. */
+interface WasmBackendInternals {
+  wasm: {
+    cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
+    tfjs: {
+      registerTensor(id: number, size: number, memoryOffset: number): void;
+      disposeData(id: number): void;
+    };
+  };
+  dataIdMap: { get(dataId: object): WasmTensorData };
+  dataIdNextNumber: number;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+type CBatchMatMul = (
+  aId: number,
+  aShape: Uint8Array,
+  aRank: number,
+  bId: number,
+  bShape: Uint8Array,
+  bRank: number,
+  transposeA: boolean,
+  transposeB: boolean,
+  outId: number,
+) => void;
+
+interface Registration {
+  stock: tf.KernelConfig;
+  options: Required<FastBatchMatMulOptions>;
+}
+
+let registration: Registration | undefined;
+const cEntryPoints = new WeakMap<object, CBatchMatMul>();
+
+function cBatchMatMul(backend: WasmBackendInternals): CBatchMatMul {
+  let fn = cEntryPoints.get(backend);
+  if (!fn) {
+    // Same signature the stock kernel cwraps (tfjs-backend-wasm/src/kernels/BatchMatMul.ts).
+    fn = backend.wasm.cwrap('BatchMatMul', null, [
+      'number',
+      'array',
+      'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'number',
+      'number',
+    ]) as CBatchMatMul;
+    cEntryPoints.set(backend, fn);
+  }
+  return fn;
+}
+
+function shapeBytes(shape: number[]): Uint8Array {
+  return new Uint8Array(new Int32Array(shape).buffer);
+}
+
+function product(dims: number[]): number {
+  return dims.reduce((p, d) => p * d, 1);
+}
+
+/** A tensor id registered on `elements` floats of heap memory starting `elementOffset` into `data`. */
+function registerView(
+  backend: WasmBackendInternals,
+  data: WasmTensorData,
+  elementOffset: number,
+  elements: number,
+): number {
+  const id = backend.dataIdNextNumber++;
+  backend.wasm.tfjs.registerTensor(id, elements, data.memoryOffset + elementOffset * 4);
+  return id;
+}
+
+function transposeLastTwo(
+  backend: WasmBackendInternals,
+  x: tf.TensorInfo,
+  batch: number,
+  rows: number,
+  cols: number,
+): tf.TensorInfo {
+  const transposeKernel = tf.getKernel('Transpose', 'wasm');
+  if (!transposeKernel) throw new Error('mrn: the wasm backend has no Transpose kernel');
+  return transposeKernel.kernelFunc({
+    inputs: { x: { dataId: x.dataId, shape: [batch, rows, cols], dtype: x.dtype } },
+    backend: backend as unknown as tf.KernelBackend,
+    attrs: { perm: [0, 2, 1] },
+  }) as tf.TensorInfo;
+}
+
+function fastBatchMatMul(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
+  const reg = registration;
+  if (!reg) throw new Error('mrn: fast BatchMatMul called while unregistered');
+  const stock = reg.stock.kernelFunc as (a: typeof args) => tf.TensorInfo;
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const transposeA = Boolean(args.attrs?.transposeA);
+  const transposeB = Boolean(args.attrs?.transposeB);
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) {
+    return stock(args);
+  }
+  const aRank = a.shape.length;
+  const bRank = b.shape.length;
+  const m = transposeA ? a.shape[aRank - 1] : a.shape[aRank - 2];
+  const k = transposeA ? a.shape[aRank - 2] : a.shape[aRank - 1];
+  const kB = transposeB ? b.shape[bRank - 1] : b.shape[bRank - 2];
+  const n = transposeB ? b.shape[bRank - 2] : b.shape[bRank - 1];
+  const batchA = product(a.shape.slice(0, -2));
+  const batchB = product(b.shape.slice(0, -2));
+  // Mismatched inner sizes: let the stock kernel raise its usual error. General broadcasting of
+  // batch dims (neither batch 1, sizes differ) is left to it too.
+  if (k !== kB || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return stock(args);
+  if (m * k * n < reg.options.minMacsPerItem || m * k * n === 0) return stock(args);
+
+  const backend = args.backend as WasmBackendInternals;
+  const outShape = [
+    ...tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)),
+    m,
+    n,
+  ];
+  const batch = Math.max(batchA, batchB);
+  const temps: tf.TensorInfo[] = [];
+  const aPlain = transposeA ? transposeLastTwo(backend, a, batchA, k, m) : a;
+  if (transposeA) temps.push(aPlain);
+  const bPlain = transposeB ? transposeLastTwo(backend, b, batchB, n, k) : b;
+  if (transposeB) temps.push(bPlain);
+
+  const out = backend.makeOutput([batch, m, n], 'float32');
+  const call = cBatchMatMul(backend);
+  const aData = backend.dataIdMap.get(aPlain.dataId);
+  const bData = backend.dataIdMap.get(bPlain.dataId);
+  const outData = backend.dataIdMap.get(out.dataId);
+  try {
+    if (batchB === 1) {
+      // Weights on the right: fold the left batch into rows, one [batch*M, K] x [K, N] product.
+      call(
+        aData.id,
+        shapeBytes([1, batchA * m, k]),
+        3,
+        bData.id,
+        shapeBytes([1, k, n]),
+        3,
+        false,
+        false,
+        outData.id,
+      );
+    } else {
+      const aShape = shapeBytes([1, m, k]);
+      const bShape = shapeBytes([1, k, n]);
+      for (let i = 0; i < batch; i++) {
+        const aId = batchA === 1 ? aData.id : registerView(backend, aData, i * m * k, m * k);
+        const bId = registerView(backend, bData, i * k * n, k * n);
+        const outId = registerView(backend, outData, i * m * n, m * n);
+        try {
+          call(aId, aShape, 3, bId, bShape, 3, false, false, outId);
+        } finally {
+          // Disposing a view id drops only the backend's bookkeeping (and the XNNPACK operator cached
+          // on it); the heap memory belongs to the real tensor.
+          if (aId !== aData.id) backend.wasm.tfjs.disposeData(aId);
+          backend.wasm.tfjs.disposeData(bId);
+          backend.wasm.tfjs.disposeData(outId);
+        }
+      }
+    }
+  } finally {
+    for (const t of temps) backend.disposeData(t.dataId);
+  }
+  return { dataId: out.dataId, shape: outShape, dtype: 'float32' };
+}
+
+/**
+ * Replaces the wasm backend's `BatchMatMul` kernel with {@link fastBatchMatMul}'s XNNPACK routing.
+ * Idempotent (a second call only updates the options). Works before or after the backend initialises.
+ *
+ * @returns false when there is no wasm `BatchMatMul` kernel to replace (tfjs-backend-wasm not loaded).
+ */
+export function registerFastBatchMatMul(options: FastBatchMatMulOptions = {}): boolean {
+  const resolved: Required<FastBatchMatMulOptions> = {
+    minMacsPerItem: options.minMacsPerItem ?? DEFAULT_MIN_XNNPACK_MACS,
+  };
+  if (registration) {
+    registration.options = resolved;
+    return true;
+  }
+  const stock = tf.getKernel('BatchMatMul', 'wasm');
+  if (!stock) return false;
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  registration = { stock, options: resolved };
+  tf.registerKernel({
+    kernelName: 'BatchMatMul',
+    backendName: 'wasm',
+    // The stock set-up cwraps its entry point; ours needs it too when the backend (re)initialises.
+    setupFunc: stock.setupFunc,
+    kernelFunc: fastBatchMatMul as unknown as tf.KernelFunc,
+  });
+  return true;
+}
+
+/** Puts the stock wasm `BatchMatMul` kernel back. No-op when {@link registerFastBatchMatMul} is not active. */
+export function unregisterFastBatchMatMul(): void {
+  const reg = registration;
+  if (!reg) return;
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  tf.registerKernel(reg.stock);
+  registration = undefined;
+}
+
+/** Whether the fast wasm `BatchMatMul` kernel is registered. */
+export function isFastBatchMatMulRegistered(): boolean {
+  return registration !== undefined;
+}
