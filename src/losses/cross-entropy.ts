@@ -112,6 +112,7 @@ export function crossEntropyLoss(
     const ids = Array.isArray(labels) ? tf.tensor1d(labels, 'int32') : labels.reshape([n]);
     if (options.checkLabels ?? true) checkClassIds(fn, ids, k);
     const logProb = tf.logSoftmax(logits.reshape([n, k]));
+    // int32 then cast: wasm's OneHot ignores dtype 'float32' (see dice.ts).
     const target = tf.oneHot(ids as tf.Tensor1D, k).toFloat();
     const mask = sw === undefined ? tf.ones([n, 1]) : sw.toFloat().reshape([n, 1]);
     const classW = cw === undefined ? tf.ones([1, k]) : tf.tensor2d(cw, [1, k]);
@@ -119,10 +120,10 @@ export function crossEntropyLoss(
     const sampleW = tf.mul(tf.sum(tf.mul(target, classW), 1, true), mask); // [n, 1]
     const denominator = tf.sum(sampleW);
     const safeDenominator = tf.where(tf.greater(denominator, 0), denominator, tf.onesLike(denominator));
-    const nll = tf.neg(tf.sum(tf.mul(tf.mul(target, logProb), sampleW)));
+    const nll = tf.neg(tf.sum(tf.mul(tf.sum(tf.mul(target, logProb), 1, true), sampleW)));
     let total = tf.mul(nll, 1 - eps);
     if (eps > 0) {
-      const smooth = tf.neg(tf.sum(tf.mul(tf.mul(logProb, classW), mask)));
+      const smooth = tf.neg(tf.sum(tf.mul(tf.sum(tf.mul(logProb, classW), 1, true), mask)));
       total = tf.add(total, tf.mul(smooth, eps / k));
     }
     return tf.div(total, safeDenominator) as tf.Scalar;

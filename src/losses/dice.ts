@@ -6,7 +6,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { MrnError } from '../errors.js';
-import { checkClassIds, crossEntropyLoss } from './cross-entropy.js';
+import { checkClassIds } from './cross-entropy.js';
 
 /** Options of {@link diceLoss}. Defaults are MONAI's. */
 export interface DiceLossOptions {
@@ -84,29 +84,45 @@ function checkSegArguments(
   return [b, d, h * w, c];
 }
 
-/** Soft Dice loss without argument checks (callers validate). */
-function diceLossUnchecked(
+/** The Dice loss and, when asked, the cross-entropy, from one pass over the voxels. */
+interface SegmentationTerms {
+  dice: tf.Scalar;
+  ce?: tf.Scalar;
+}
+
+/**
+ * Dice (and cross-entropy) without argument checks (callers validate). Memory matters here (segmentation
+ * logits are the largest tensors of a training step), so the voxel-sized tensors are computed once and
+ * shared: log-probabilities, probabilities, the one-hot truth and two products. Everything else is
+ * reduced per slice first (`[B, D, C]`), where the validity mask is applied.
+ */
+function segmentationTerms(
   logits: tf.Tensor5D,
   targets: tf.Tensor4D,
   dims: [number, number, number, number],
-  options: DiceLossOptions,
-): tf.Scalar {
+  options: DiceCELossOptions,
+  withCrossEntropy: boolean,
+): SegmentationTerms {
   const [b, d, hw, c] = dims;
   const smoothNr = options.smoothNr ?? 1e-5;
   const smoothDr = options.smoothDr ?? 1e-5;
+  const softmax = options.softmax ?? true;
   return tf.tidy(() => {
-    // [B, D, H·W, C]: 4-D keeps every op off the slow 5-D paths; sums run over axes 1 and 2.
+    // [B, D, H·W, C]: 4-D keeps every op off the slow 5-D paths.
     const flat = logits.reshape([b, d, hw, c]);
-    let probs: tf.Tensor = (options.softmax ?? true) ? tf.softmax(flat) : flat;
-    let truth: tf.Tensor = tf.oneHot(targets.reshape([b, d, hw]), c).toFloat();
-    if (options.valid !== undefined) {
-      const v = options.valid.toFloat().reshape([b, d, 1, 1]);
-      probs = tf.mul(probs, v);
-      truth = tf.mul(truth, v);
-    }
-    let intersection = tf.sum(tf.mul(probs, truth), [1, 2]); // [B, C]
-    let truthSize = tf.sum(truth, [1, 2]);
-    let predSize = tf.sum(probs, [1, 2]);
+    const logProb = softmax || withCrossEntropy ? tf.logSoftmax(flat) : undefined;
+    const probs = softmax ? tf.exp(logProb as tf.Tensor) : flat;
+    // int32 one-hot then a cast: tfjs-backend-wasm 4.22's OneHot ignores dtype 'float32' and writes
+    // integer bit patterns into the float buffer (1 reads as 1.4e-45).
+    const truth = tf.oneHot(targets.reshape([b, d, hw]), c).toFloat();
+    const valid =
+      options.valid === undefined ? tf.ones([b, d, 1]) : options.valid.toFloat().reshape([b, d, 1]);
+    // Per-slice sums [B, D, C], then weighted by slice validity and summed over slices: [B, C].
+    const overSlices = (perVoxel: tf.Tensor) => tf.sum(tf.mul(tf.sum(perVoxel, 2), valid), 1);
+    const truthPerSlice = tf.sum(truth, 2);
+    let intersection = overSlices(tf.mul(probs, truth));
+    let truthSize = tf.sum(tf.mul(truthPerSlice, valid), 1);
+    let predSize = overSlices(probs);
     if (options.batch ?? false) {
       intersection = tf.sum(intersection, 0, true);
       truthSize = tf.sum(truthSize, 0, true);
@@ -119,7 +135,24 @@ function diceLossUnchecked(
     if (!(options.includeBackground ?? true) && c > 1) {
       perClass = tf.slice(perClass, [0, 1], [perClass.shape[0], c - 1]);
     }
-    return tf.mean(perClass) as tf.Scalar;
+    const dice = tf.mean(perClass) as tf.Scalar;
+    if (!withCrossEntropy) return { dice };
+    // PyTorch's weighted, label-smoothed mean cross-entropy (see crossEntropyLoss), over valid voxels:
+    // every sum over voxels is a per-slice, per-class sum weighted by validity and class weight.
+    const eps = options.ceLabelSmoothing ?? 0;
+    const classWeights = options.ceClassWeights;
+    const weight = classWeights === undefined ? valid : tf.mul(valid, tf.tensor3d(classWeights, [1, 1, c]));
+    const denominator = tf.sum(tf.mul(truthPerSlice, weight));
+    const safeDenominator = tf.where(tf.greater(denominator, 0), denominator, tf.onesLike(denominator));
+    let numerator = tf.mul(
+      tf.sum(tf.mul(tf.sum(tf.mul(truth, logProb as tf.Tensor), 2), weight)),
+      -(1 - eps),
+    );
+    if (eps > 0) {
+      const smooth = tf.sum(tf.mul(tf.sum(logProb as tf.Tensor, 2), weight));
+      numerator = tf.sub(numerator, tf.mul(smooth, eps / c));
+    }
+    return { dice, ce: tf.div(numerator, safeDenominator) as tf.Scalar };
   });
 }
 
@@ -157,7 +190,7 @@ export function diceLoss(
   const dims = checkSegArguments(fn, logits, targets, options.valid);
   checkDiceOptions(fn, options);
   if (options.checkTargets ?? true) checkClassIds(fn, targets, dims[3]);
-  return diceLossUnchecked(logits, targets, dims, options);
+  return segmentationTerms(logits, targets, dims, options, false).dice;
 }
 
 /**
@@ -181,20 +214,19 @@ export function diceCELoss(
   const ceWeight = options.ceWeight ?? 1;
   checkNonNegative(fn, 'diceWeight', diceWeight);
   checkNonNegative(fn, 'ceWeight', ceWeight);
+  const cw = options.ceClassWeights;
+  if (
+    cw !== undefined &&
+    (!Array.isArray(cw) || cw.length !== dims[3] || !cw.every((w) => Number.isFinite(w) && w >= 0))
+  ) {
+    throw invalid(fn, `ceClassWeights must be ${dims[3]} finite numbers >= 0`, { ceClassWeights: cw });
+  }
+  const eps = options.ceLabelSmoothing ?? 0;
+  if (!Number.isFinite(eps) || eps < 0 || eps >= 1)
+    throw invalid(fn, `ceLabelSmoothing must be in [0, 1), got ${eps}`);
   if (options.checkTargets ?? true) checkClassIds(fn, targets, dims[3]);
-  const [b, d, hw, c] = dims;
   return tf.tidy(() => {
-    const dice = diceLossUnchecked(logits, targets, dims, options);
-    const voxelWeights =
-      options.valid === undefined
-        ? undefined
-        : tf.tile(options.valid.toFloat().reshape([b, d, 1]), [1, 1, hw]);
-    const ce = crossEntropyLoss(logits.reshape([b, d, hw, c]), targets.reshape([b, d, hw]), {
-      classWeights: options.ceClassWeights,
-      labelSmoothing: options.ceLabelSmoothing,
-      sampleWeights: voxelWeights,
-      checkLabels: false,
-    });
-    return tf.add(tf.mul(dice, diceWeight), tf.mul(ce, ceWeight)) as tf.Scalar;
+    const { dice, ce } = segmentationTerms(logits, targets, dims, options, true);
+    return tf.add(tf.mul(dice, diceWeight), tf.mul(ce as tf.Scalar, ceWeight)) as tf.Scalar;
   });
 }

@@ -16,6 +16,7 @@ interface DiceCase {
   lambda_dice: number;
   lambda_ce: number;
   ce_class_weights: number[] | null;
+  ce_label_smoothing: number;
   dice: number;
   dice_grad: number[];
   dice_ce: number;
@@ -65,6 +66,7 @@ describe.each(BACKENDS)('diceLoss / diceCELoss on %s', (backend) => {
             diceWeight: c.lambda_dice,
             ceWeight: c.lambda_ce,
             ceClassWeights: c.ce_class_weights ?? undefined,
+            ceLabelSmoothing: c.ce_label_smoothing,
           }),
         x,
       );
@@ -217,6 +219,7 @@ describe.each(BACKENDS)('diceLoss / diceCELoss on %s', (backend) => {
       ['negative smoothing', () => diceLoss(logits, targets, { smoothDr: -1 })],
       ['negative ceWeight', () => diceCELoss(logits, targets, { ceWeight: -1 })],
       ['ce class weight count', () => diceCELoss(logits, targets, { ceClassWeights: [1, 2, 3] })],
+      ['ce label smoothing 1', () => diceCELoss(logits, targets, { ceLabelSmoothing: 1 })],
     ];
     for (const [name, f] of cases) {
       let error: unknown;
