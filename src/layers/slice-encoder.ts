@@ -312,6 +312,8 @@ export class SliceEncoder extends MrnLayer {
     const forward = (x: tf.Tensor4D): [tf.Tensor2D, tf.Tensor3D] => {
       const out = this.backbone.forwardFeatures(x, { training });
       if (out instanceof Promise) {
+        // Its work runs on after we give up (on tensors tidy frees): keep its failure from surfacing.
+        out.catch(() => {});
         throw new MrnError(
           'E_INVALID_ARGUMENT',
           `SliceEncoder '${this.name}': the backbone is asynchronous; use encode() (or cached features) instead of apply()`,
