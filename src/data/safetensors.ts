@@ -266,7 +266,8 @@ function decodeTensor(dtype: SafetensorsDtype, bytes: Uint8Array): SafetensorsDa
   const size = ITEM_SIZE[dtype];
   const n = bytes.byteLength / size;
   const aligned = bytes.byteOffset % size === 0;
-  const buf = aligned ? bytes : bytes.slice();
+  // new Uint8Array(x) copies (Buffer#slice would return a view with the same misalignment)
+  const buf = aligned ? bytes : new Uint8Array(bytes);
   const { buffer, byteOffset } = buf;
   switch (dtype) {
     case 'F64':

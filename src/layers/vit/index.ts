@@ -9,3 +9,4 @@ export * from './position-embedding.js';
 export * from './vit-config.js';
 export * from './vision-transformer.js';
 export * from './load-dinov2.js';
+export * from './onnx-encoder.js';
