@@ -77,6 +77,23 @@ interface Registration {
 }
 
 let registration: Registration | undefined;
+
+/** Counts of how the fast kernel routed its calls since registration (see {@link fastBatchMatMulStats}). */
+export interface FastBatchMatMulStats {
+  /** Products computed by XNNPACK, folded into one call. */
+  folded: number;
+  /** Products computed by XNNPACK, one call per batch item. */
+  perItem: number;
+  /** Products left to the stock kernel (small, non-float32, general broadcasting). */
+  stock: number;
+}
+
+const stats: FastBatchMatMulStats = { folded: 0, perItem: 0, stock: 0 };
+
+/** How the fast kernel routed its calls since it was last registered (a copy). */
+export function fastBatchMatMulStats(): FastBatchMatMulStats {
+  return { ...stats };
+}
 const cEntryPoints = new WeakMap<object, CBatchMatMul>();
 
 function cBatchMatMul(backend: WasmBackendInternals): CBatchMatMul {
@@ -142,7 +159,11 @@ function fastBatchMatMul(args: {
 }): tf.TensorInfo {
   const reg = registration;
   if (!reg) throw new Error('mrn: fast BatchMatMul called while unregistered');
-  const stock = reg.stock.kernelFunc as (a: typeof args) => tf.TensorInfo;
+  const stockKernel = reg.stock.kernelFunc as (a: typeof args) => tf.TensorInfo;
+  const stock = (a: typeof args): tf.TensorInfo => {
+    stats.stock++;
+    return stockKernel(a);
+  };
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const transposeA = Boolean(args.attrs?.transposeA);
   const transposeB = Boolean(args.attrs?.transposeB);
@@ -194,7 +215,9 @@ function fastBatchMatMul(args: {
         false,
         outData.id,
       );
+      stats.folded++;
     } else {
+      stats.perItem++;
       const aShape = shapeBytes([1, m, k]);
       const bShape = shapeBytes([1, k, n]);
       for (let i = 0; i < batch; i++) {
@@ -236,6 +259,7 @@ export function registerFastBatchMatMul(options: FastBatchMatMulOptions = {}): b
   if (!stock) return false;
   tf.unregisterKernel('BatchMatMul', 'wasm');
   registration = { stock, options: resolved };
+  Object.assign(stats, { folded: 0, perItem: 0, stock: 0 });
   tf.registerKernel({
     kernelName: 'BatchMatMul',
     backendName: 'wasm',

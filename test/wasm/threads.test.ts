@@ -1,0 +1,114 @@
+import * as tf from '@tensorflow/tfjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type BackendReport, selectBackend } from '../../src/backend.js';
+import { fastBatchMatMulStats } from '../../src/wasm/batch-matmul.js';
+import { prepareWasmThreads, wasmThreadsInUse } from '../../src/wasm/threads.js';
+
+// Everything a successful threaded start patches temporarily, captured before it.
+const originalBlob = globalThis.Blob;
+const originalCreateObjectURL = URL.createObjectURL;
+const originalCpus = os.cpus;
+const realCores = os.cpus().length;
+const tmpBefore = new Set(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('mrn-wasm-threads-')));
+
+function values(n: number, seed: number): Float32Array {
+  const v = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    v[i] = s / 1073741824 - 1;
+  }
+  return v;
+}
+
+describe('selectBackend({ optimizeWasm }) in Node', () => {
+  let report: BackendReport;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    report = await selectBackend({
+      backend: 'wasm',
+      optimizeWasm: { threads: 2 },
+      log: (l) => lines.push(l),
+    });
+  });
+
+  it('runs the threaded build with the threads asked for, and reports them', () => {
+    expect(report.backend).toBe('wasm');
+    expect(report.wasmOptimization?.batchMatMul).toBe(true);
+    if (realCores < 2) {
+      // One core: threads are not worth it; the report says so instead of pretending.
+      expect(report.threads).toBe(1);
+      return;
+    }
+    expect(report.wasmOptimization?.notes).toEqual([]);
+    expect(report.threads).toBe(2);
+    expect(report.wasmOptimization?.threads).toBe(2);
+    expect(tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')).toBe(true);
+    expect(lines.join('\n')).toMatch(/2 thread\(s\)/);
+  });
+
+  it('the pool has live pthread workers (threads really run, not just a number)', () => {
+    if (realCores < 2) return;
+    const inUse = wasmThreadsInUse();
+    expect(inUse.threads).toBe(2);
+    // XNNPACK's pool: the calling thread plus one Emscripten pthread worker.
+    expect(inUse.runningWorkers).toBe(1);
+  });
+
+  it('undoes every temporary patch and removes its scripts', () => {
+    expect(globalThis.Blob).toBe(originalBlob);
+    expect(URL.createObjectURL).toBe(originalCreateObjectURL);
+    expect(os.cpus).toBe(originalCpus);
+    expect(os.cpus().length).toBe(realCores);
+    const left = fs
+      .readdirSync(os.tmpdir())
+      .filter((f) => f.startsWith('mrn-wasm-threads-') && !tmpBefore.has(f));
+    expect(left).toEqual([]);
+  });
+
+  it('threaded, XNNPACK-routed products and gradients agree with the cpu backend', async () => {
+    const shapes = { a: [4, 70, 96], b: [4, 50, 96] };
+    const a0 = values(4 * 70 * 96, 11);
+    const b0 = values(4 * 50 * 96, 12);
+    const compute = () =>
+      tf.tidy(() => {
+        const a = tf.tensor(a0, shapes.a);
+        const b = tf.tensor(b0, shapes.b);
+        const f = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(x, y, false, true)));
+        const [da, db] = tf.grads(f)([a, b]);
+        return [tf.matMul(a, b, false, true).dataSync(), da.dataSync(), db.dataSync()];
+      });
+    const before = fastBatchMatMulStats();
+    const wasm = compute();
+    expect(fastBatchMatMulStats().perItem).toBeGreaterThan(before.perItem);
+    await tf.setBackend('cpu');
+    const cpu = compute();
+    await tf.setBackend('wasm');
+    for (let k = 0; k < 3; k++) {
+      let scale = 0;
+      let diff = 0;
+      cpu[k].forEach((v, i) => {
+        scale = Math.max(scale, Math.abs(v));
+        diff = Math.max(diff, Math.abs(v - wasm[k][i]));
+      });
+      expect(diff / scale).toBeLessThan(1e-5);
+    }
+  });
+
+  it('refuses, with a reason, to patch another backend version or an initialised backend', () => {
+    const pkg = { version_wasm: '9.9.9', setThreadsCount: () => {}, getThreadsCount: () => 1 };
+    const other = prepareWasmThreads(pkg, 2);
+    expect(other.enabled).toBe(false);
+    expect(other.reason).toMatch(/9\.9\.9 is not the version.*4\.22\.0/);
+    const again = prepareWasmThreads({ ...pkg, version_wasm: '4.22.0' }, 2);
+    expect(again).toEqual({
+      enabled: false,
+      requested: 1,
+      reason: expect.stringMatching(/already initialised/),
+    });
+    expect(globalThis.Blob).toBe(originalBlob);
+  });
+});
