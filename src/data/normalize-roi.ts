@@ -157,7 +157,7 @@ export interface NmReference {
  */
 export function nmReference(image: Volume, mask: Volume, options: NmReferenceOptions = {}): NmReference {
   const { snPairs = [[1, 2]], bandMm = [1, 5], minVoxels = 20 } = options;
-  const [nx, ny, nz] = mask.shape;
+  const [nx, ny] = mask.shape;
   const [sx, sy] = mask.spacing;
   const m = mask.data.data;
   const img = image.data.data;
@@ -172,15 +172,31 @@ export function nmReference(image: Volume, mask: Volume, options: NmReferenceOpt
   const band: number[] = [];
   const ring: number[] = [];
   let snVoxels = 0;
+  // One pass over the mask: the pixels of each SN label, per axial slice.
+  const perSlice = new Map<number, Map<number, [number, number][]>>();
+  for (const label of side.keys()) perSlice.set(label, new Map());
+  for (let p = 0; p < m.length; p++) {
+    if (m[p] === 0) continue;
+    const bySlice = perSlice.get(Math.round(m[p]!));
+    if (!bySlice) continue;
+    const k = Math.floor(p / (nx * ny));
+    const rest = p - k * nx * ny;
+    const list = bySlice.get(k);
+    const pt: [number, number] = [rest % nx, Math.floor(rest / nx)];
+    if (list) list.push(pt);
+    else bySlice.set(k, [pt]);
+  }
   for (const [label, dir] of side) {
-    for (let k = 0; k < nz; k++) {
-      // This slice's voxels of the label.
-      const pts: [number, number][] = [];
+    for (const [k, pts] of perSlice.get(label)!) {
       const off = k * nx * ny;
-      for (let j = 0; j < ny; j++)
-        for (let i = 0; i < nx; i++) if (Math.round(m[off + j * nx + i]!) === label) pts.push([i, j]);
-      if (!pts.length) continue;
       snVoxels += pts.length;
+      // The nearest SN pixel to any outside pixel is a border pixel (one with a 4-neighbour outside
+      // the label), so distances are taken to those only.
+      const isLabel = (i: number, j: number) =>
+        i >= 0 && i < nx && j >= 0 && j < ny && Math.round(m[off + j * nx + i]!) === label;
+      const border = pts.filter(
+        ([i, j]) => !isLabel(i - 1, j) || !isLabel(i + 1, j) || !isLabel(i, j - 1) || !isLabel(i, j + 1),
+      );
       let ci = 0;
       let cj = 0;
       let iLo = nx;
@@ -202,7 +218,7 @@ export function nmReference(image: Volume, mask: Volume, options: NmReferenceOpt
           const p = off + j * nx + i;
           if (m[p] !== 0) continue;
           let d2 = Infinity;
-          for (const [pi, pj] of pts) {
+          for (const [pi, pj] of border) {
             const dx = (i - pi) * sx;
             const dy = (j - pj) * sy;
             const e = dx * dx + dy * dy;

@@ -28,7 +28,7 @@ import {
   type RoiIntensity,
 } from './normalize-roi.js';
 import { aff2axcodes, reorientToCanonical } from './orient.js';
-import { cropRoi, type RoiBox, type RoiCropReport } from './roi.js';
+import { cropRoi, maskLabelStats, type LabelStats, type RoiBox, type RoiCropReport } from './roi.js';
 import { MRN_ROIS, validateRoi, type RoiDefinition } from './rois.js';
 import { roiToSlices, type RoiSlices } from './slices.js';
 import type { Affine, Volume } from './volume.js';
@@ -566,9 +566,12 @@ export async function preprocessCase(
     }
   }
   const rois: CaseRoi[] = [];
+  const stats: Partial<Record<'QSM' | 'NM', LabelStats[]>> = {};
+  const maxLabel = Math.max(64, ...o.rois.flatMap((r) => r.labels));
   for (const roi of o.rois) {
     const { image, mask } = images[roi.image]!;
-    const crop = cropRoi(image, mask, roi, { caseId: c.id, depth: o.depth });
+    stats[roi.image] ??= maskLabelStats(mask, maxLabel);
+    const crop = cropRoi(image, mask, roi, { caseId: c.id, depth: o.depth, labelStats: stats[roi.image] });
     const intensity: RoiIntensity =
       o.intensity === 'percentile'
         ? { kind: 'percentile' }

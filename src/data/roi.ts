@@ -91,6 +91,11 @@ export interface CropRoiOptions {
   depth?: 'extend' | 'pad';
   /** Case id for error messages and reports. */
   caseId?: string;
+  /**
+   * {@link maskLabelStats} of `mask`, when already computed (must come from this very mask, covering
+   * every label of the ROI).
+   */
+  labelStats?: LabelStats[];
 }
 
 /**
@@ -120,15 +125,26 @@ function sameGrid(a: Volume, b: Volume): boolean {
   return true;
 }
 
-interface LabelStats {
+/** Voxel count, bounding box and i-centroid sum of one mask label. */
+export interface LabelStats {
+  /** Voxels with this label. */
   count: number;
+  /** Smallest `[i, j, k]` (Infinity when absent). */
   min: Vec3;
-  max: Vec3; // inclusive
+  /** Largest `[i, j, k]`, inclusive (-Infinity when absent). */
+  max: Vec3;
+  /** Sum of the voxels' i indices (for the centroid). */
   sumI: number;
 }
 
-/** Per-label voxel counts, bounding boxes and i-centroid sums for labels 0..maxLabel, in one pass. */
-function labelStats(mask: Volume, maxLabel: number): LabelStats[] {
+/** Default highest label {@link maskLabelStats} tracks (PDCAD masks use 1-16). */
+const DEFAULT_MAX_LABEL = 64;
+
+/**
+ * Per-label statistics of a mask for labels 0..maxLabel, in one pass. {@link cropRoi} computes them
+ * itself; pass them in (`options.labelStats`) to share one pass between the ROIs of the same mask.
+ */
+export function maskLabelStats(mask: Volume, maxLabel = DEFAULT_MAX_LABEL): LabelStats[] {
   const stats: LabelStats[] = Array.from({ length: maxLabel + 1 }, () => ({
     count: 0,
     min: [Infinity, Infinity, Infinity],
@@ -213,8 +229,11 @@ export function cropRoi(
     );
   }
   const [nx, ny, nz] = image.shape;
-  const maxLabel = Math.max(...roi.labels, 64);
-  const stats = labelStats(mask, maxLabel);
+  const maxLabel = Math.max(...roi.labels, DEFAULT_MAX_LABEL);
+  const stats =
+    options.labelStats && options.labelStats.length > maxLabel
+      ? options.labelStats
+      : maskLabelStats(mask, maxLabel);
 
   const present = roi.labels.filter((l) => stats[l]!.count > 0);
   const missing = roi.labels.filter((l) => stats[l]!.count === 0);
