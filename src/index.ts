@@ -51,3 +51,8 @@ export { applyAffine, identityAffine, invertAffine, multiplyAffines } from './da
 export * from './data/roi-cache.js';
 export * from './data/safetensors.js';
 export * from './layers/vit/index.js';
+export * from './wasm/optimize.js';
+export * from './wasm/batch-matmul.js';
+export * from './wasm/threads.js';
+export * from './wasm/heap.js';
+export * from './train/grad-accumulation.js';
