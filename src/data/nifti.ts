@@ -39,6 +39,9 @@ export interface WriteNiftiOptions {
   description?: string;
 }
 
+/** Typed arrays use the host's byte order; files are swapped when theirs differs. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 const GZIP_MAGIC0 = 0x1f;
 const GZIP_MAGIC1 = 0x8b;
 
@@ -277,13 +280,14 @@ function decodeVoxels(
   const Ctor = typedArrayFor(hdr.datatype);
   const start = bytes.byteOffset + hdr.voxOffset;
   let raw: RawArray;
-  if (hdr.littleEndian && owns && start % info.bytes === 0) {
+  const swap = hdr.littleEndian !== HOST_LITTLE_ENDIAN && info.bytes > 1;
+  if (!swap && owns && start % info.bytes === 0) {
     raw = new Ctor(bytes.buffer, start, n); // zero copy: a view over the file's bytes
   } else {
     // An explicit copy: Buffer#slice would return a view, and the byte swap must not touch the input.
     const copy = new Uint8Array(nbytes);
     copy.set(bytes.subarray(hdr.voxOffset, hdr.voxOffset + nbytes));
-    if (!hdr.littleEndian && info.bytes > 1) byteswap(copy, info.bytes);
+    if (swap) byteswap(copy, info.bytes);
     raw = new Ctor(copy.buffer, 0, n);
   }
   const scaling = slopeInter(hdr, name);
@@ -438,7 +442,11 @@ export function encodeNifti(volume: Volume, options: WriteNiftiOptions & { name?
       stored[i] = v;
     }
   }
-  const body = new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
+  let body = new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
+  if (!HOST_LITTLE_ENDIAN && spec.bytes > 1) {
+    body = body.slice(); // the file is little-endian; never swap the caller's voxels in place
+    byteswap(body, spec.bytes);
+  }
   const out = new Uint8Array(header.length + body.length);
   out.set(header, 0);
   out.set(body, header.length);
