@@ -28,6 +28,7 @@ import {
   type RoiIntensity,
 } from './normalize-roi.js';
 import { aff2axcodes, reorientToCanonical } from './orient.js';
+import { checkSameGrid } from './resample.js';
 import { cropRoi, maskLabelStats, type LabelStats, type RoiBox, type RoiCropReport } from './roi.js';
 import { MRN_ROIS, validateRoi, type RoiDefinition } from './rois.js';
 import { roiToSlices, type RoiSlices } from './slices.js';
@@ -116,7 +117,7 @@ const FILE_NAMES: Record<PdcadFileRole, string> = {
   NM_mask: 'NM_mask',
 };
 
-/** Tolerance (mm, and on the affine's rotation-scale part) for "same grid". */
+/** Tolerance (mm, at the grid's corner voxels) for "same grid": far below a voxel, above float32 rounding. */
 const GRID_TOLERANCE = 1e-3;
 
 /**
@@ -182,15 +183,6 @@ async function findFile(dir: string, stem: string): Promise<string | undefined> 
   return undefined;
 }
 
-function sameGrid(a: Volume, b: Volume): boolean {
-  if (a.shape.some((d, i) => d !== b.shape[i])) return false;
-  for (let r = 0; r < 3; r++) {
-    for (let c = 0; c < 4; c++)
-      if (Math.abs(a.affine[r]![c]! - b.affine[r]![c]!) > GRID_TOLERANCE) return false;
-  }
-  return true;
-}
-
 function labelCounts(mask: Volume): Map<number, number> {
   const counts = new Map<number, number>();
   const d = mask.data.data;
@@ -243,14 +235,10 @@ async function validateCase(
 
   const ref = vols.QSM;
   for (const role of PDCAD_FILE_ROLES.slice(1)) {
-    const v = vols[role];
-    if (!sameGrid(ref, v)) {
-      error(
-        'E_GRID_MISMATCH',
-        `${basename(files[role])} grid [${v.shape}] at [${v.spacing.map((s) => s.toFixed(3))}] mm does not match ` +
-          `QSM [${ref.shape}] at [${ref.spacing.map((s) => s.toFixed(3))}] mm (shape or affine differs by more than ${GRID_TOLERANCE})`,
-        files[role],
-      );
+    try {
+      checkSameGrid(ref, vols[role], GRID_TOLERANCE);
+    } catch (e) {
+      error('E_GRID_MISMATCH', (e as Error).message, files[role]);
     }
   }
   for (const role of PDCAD_FILE_ROLES) {

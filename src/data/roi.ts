@@ -17,6 +17,7 @@
 import { MrnError } from '../errors.js';
 import { applyAffine, invertAffine, multiplyAffines } from './affine.js';
 import { aff2axcodes } from './orient.js';
+import { checkSameGrid } from './resample.js';
 import { roiLabelToClass, validateRoi, type RoiDefinition } from './rois.js';
 import { createVolume, type Affine, type Volume } from './volume.js';
 
@@ -117,14 +118,6 @@ function requireCanonical(v: Volume, what: string, caseId?: string): void {
   }
 }
 
-function sameGrid(a: Volume, b: Volume): boolean {
-  if (a.shape.some((d, i) => d !== b.shape[i])) return false;
-  // 1e-3 mm: the co-registered PDCAD volumes share their affine exactly; float32 header rounding is far below this.
-  for (let r = 0; r < 3; r++)
-    for (let c = 0; c < 4; c++) if (Math.abs(a.affine[r]![c]! - b.affine[r]![c]!) > 1e-3) return false;
-  return true;
-}
-
 /** Voxel count, bounding box and i-centroid sum of one mask label. */
 export interface LabelStats {
   /** Voxels with this label. */
@@ -221,12 +214,16 @@ export function cropRoi(
   const { caseId, depth: depthMode = 'extend' } = options;
   requireCanonical(image, `image ${image.name ?? ''}`.trim(), caseId);
   requireCanonical(mask, `mask ${mask.name ?? ''}`.trim(), caseId);
-  if (!sameGrid(image, mask)) {
-    throw new MrnError(
-      'E_GRID_MISMATCH',
-      `cropRoi: image [${image.shape}] and mask [${mask.shape}] are not on the same voxel grid`,
-      { file: mask.name, caseId, details: { image: image.affine, mask: mask.affine } },
-    );
+  try {
+    checkSameGrid(image, mask);
+  } catch (e) {
+    const err = e as MrnError;
+    throw new MrnError(err.code, `cropRoi: ${err.message}`, {
+      file: mask.name,
+      caseId,
+      details: err.details,
+      cause: e,
+    });
   }
   const [nx, ny, nz] = image.shape;
   const maxLabel = Math.max(...roi.labels, DEFAULT_MAX_LABEL);

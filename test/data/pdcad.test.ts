@@ -66,7 +66,9 @@ describe('loadPdcadCases', () => {
       ['E_FILE_NOT_FOUND', 'missing NM.nii.gz'],
     ]);
     expect(errors('RJPD_004')[0]!.code).toBe('E_GRID_MISMATCH');
-    expect(errors('RJPD_004')[0]!.reason).toMatch(/NM\.nii\.gz grid .* does not match QSM/);
+    expect(errors('RJPD_004')[0]!.reason).toMatch(
+      /QSM\.nii\.gz and .*RJPD_004.NM\.nii\.gz are not on the same voxel grid: corner voxels are up to 1\.50 mm apart/,
+    );
     expect(errors('RJPD_005')[0]!.code).toBe('E_NON_FINITE');
     expect(errors('RJPD_005')[0]!.reason).toMatch(/QSM\.nii\.gz has 2 NaN\/Inf voxels/);
     expect(errors('RJPD_007')[0]!.code).toMatch(/^E_NIFTI_/);
