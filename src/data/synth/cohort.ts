@@ -179,11 +179,33 @@ function roundToInt16(values: Float32Array): void {
   }
 }
 
+/** One case's label maps and the parameters that made them, without images (fast). */
+export interface SyntheticMasks {
+  /** Case id. */
+  id: string;
+  /** 1 = PD, 0 = HC. */
+  label: 0 | 1;
+  /** The grid. */
+  grid: SynthGrid;
+  /** QSM labels 1-16, NIfTI order. */
+  qsmMask: Uint8Array;
+  /** NM labels 1-2, NIfTI order. */
+  nmMask: Uint8Array;
+  /** Anatomy drawn for the case. */
+  anatomy: SubjectAnatomy;
+  /** Biology drawn for the case. */
+  biology: SubjectBiology;
+  /** The placed nucleus shapes. */
+  placed: ReturnType<typeof placeAnatomy>;
+  /** The generator of the case's images (the next stream after anatomy and biology). */
+  imageRng: Rng;
+}
+
 /**
- * Generates case `index` (0-based) of the cohort `options` describes, in memory. Depends only on
- * `index`, `seed` and the options, never on `cases`.
+ * The masks of case `index` (0-based) and the parameters behind them, without rendering images: what
+ * {@link generateSyntheticCase} starts from, and enough for anatomy checks.
  */
-export function generateSyntheticCase(index: number, options: SyntheticCohortOptions): SyntheticCase {
+export function generateSyntheticMasks(index: number, options: SyntheticCohortOptions): SyntheticMasks {
   checkOptions(options);
   if (!Number.isInteger(index) || index < 0) {
     throw new MrnError(
@@ -202,7 +224,7 @@ export function generateSyntheticCase(index: number, options: SyntheticCohortOpt
   const imageRng = rng.fork();
 
   const anatomy = sampleAnatomy(anatomyRng);
-  const bio = sampleBiology(biologyRng, label, { difficulty, effects });
+  const biology = sampleBiology(biologyRng, label, { difficulty, effects });
   const placed = placeAnatomy(anatomy);
   const n = grid.shape[0] * grid.shape[1] * grid.shape[2];
   const qsmMask = new Uint8Array(n);
@@ -210,15 +232,34 @@ export function generateSyntheticCase(index: number, options: SyntheticCohortOpt
   const nmMask = new Uint8Array(n);
   (['R', 'L'] as const).forEach((side, s) => {
     const shape = placed.nmSn[s]!;
-    const loss = bio.nmVolumeLoss[side];
+    const loss = biology.nmVolumeLoss[side];
     // PD thins the NM-visible SN from its ventral-lateral tier: the allowed radius fraction falls
     // from 1 (dorsomedial) to 1 - 2*rho (ventral-lateral), rho set so the volume loss is ~`loss`.
     const rho = 1 - Math.sqrt(1 - loss);
     // The cross-section scales with sqrt(volume factor): the shape's length stays, its girth varies.
-    const limit = nmShrinkLimit(shape.centre, side, rho, Math.sqrt(bio.nmVolumeFactor[side]));
+    const limit = nmShrinkLimit(shape.centre, side, rho, Math.sqrt(biology.nmVolumeFactor[side]));
     paintShape(grid, nmMask, shape, s + 1, limit);
   });
+  return { id, label, grid, qsmMask, nmMask, anatomy, biology, placed, imageRng };
+}
 
+/**
+ * Generates case `index` (0-based) of the cohort `options` describes, in memory. Depends only on
+ * `index`, `seed` and the options, never on `cases`.
+ */
+export function generateSyntheticCase(index: number, options: SyntheticCohortOptions): SyntheticCase {
+  const {
+    id,
+    label,
+    grid,
+    qsmMask,
+    nmMask,
+    anatomy,
+    biology: bio,
+    placed,
+    imageRng,
+  } = generateSyntheticMasks(index, options);
+  const difficulty = options.difficulty ?? DEFAULT_DIFFICULTY;
   const images = renderImages(grid, placed, qsmMask, nmMask, bio, anatomy.headShiftMm, imageRng, {
     ...options.contrast,
     noiseScale: difficulty,

@@ -163,7 +163,7 @@ export function gaussianBlur3d(
   shape: readonly [number, number, number],
   sigmaVox: readonly [number, number, number],
 ): Float32Array {
-  const [nx, ny, nz] = shape;
+  const [nx, ny] = shape;
   let src = data;
   const strides = [1, nx, nx * ny];
   for (let axis = 0; axis < 3; axis++) {

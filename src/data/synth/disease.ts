@@ -106,9 +106,11 @@ export const DEFAULT_DISEASE_EFFECTS: DiseaseEffects = {
 /**
  * The default difficulty: divides the disease effects and multiplies the image noise. Calibrated so a
  * logistic-regression baseline (per-nucleus mean QSM, NM-SN volume and contrast; 5-fold CV) on a
- * 200-case cohort lands in the 70-80% band (measured value in the README, "Synthetic cohort").
+ * 200-case cohort lands in the 70-80% band: at difficulty 1 (the literature effects as they are) it
+ * scored 80%, at 1.25 75-78% (measured values in the README, "Synthetic cohort"). Literature effects
+ * come from manual ROIs on research scans; 1.25 leaves room for better models, as the issue asks.
  */
-export const DEFAULT_DIFFICULTY = 1;
+export const DEFAULT_DIFFICULTY = 1.25;
 
 /** Healthy-control NM biology. */
 export interface NmBiology {
@@ -244,8 +246,7 @@ export function sampleBiology(
   const volZ = rng.normal();
   const nmVolumeFactor = perSide((): number =>
     Math.exp(
-      nmBio.volumeLogSd *
-        Math.max(-2.5, Math.min(2.5, Math.sqrt(0.7) * volZ + Math.sqrt(0.3) * rng.normal())),
+      nmBio.volumeLogSd * Math.max(-2, Math.min(2, Math.sqrt(0.7) * volZ + Math.sqrt(0.3) * rng.normal())),
     ),
   );
   const nigrosomeBase = perSide(() => Math.max(10, rng.normal(45, 10)));
