@@ -6,7 +6,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
-import { DenseBlock, gelu, LayerNormBlock, sub } from './blocks.js';
+import { DenseBlock, gelu, LayerNormBlock, scopedParams } from './blocks.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
 
 /** Configuration of {@link AuxSegHead}. */
@@ -77,9 +77,13 @@ export class AuxSegHead extends MrnLayer {
     if (typeof e !== 'number') this.fail(`the token width (last axis) must be known to build`);
     this.inputDim = e;
     const p = this.params('mlp');
-    this.norm = new LayerNormBlock(sub(p, 'norm'), e);
-    this.fc1 = new DenseBlock(sub(p, 'fc1'), e, this.hiddenDim);
-    this.fc2 = new DenseBlock(sub(p, 'fc2'), this.hiddenDim, this.upsample * this.upsample * this.numClasses);
+    this.norm = new LayerNormBlock(scopedParams(p, 'norm'), e);
+    this.fc1 = new DenseBlock(scopedParams(p, 'fc1'), e, this.hiddenDim);
+    this.fc2 = new DenseBlock(
+      scopedParams(p, 'fc2'),
+      this.hiddenDim,
+      this.upsample * this.upsample * this.numClasses,
+    );
     this.built = true;
   }
 

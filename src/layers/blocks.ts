@@ -74,8 +74,8 @@ export class MlpBlock {
   readonly fc2: DenseBlock;
 
   constructor(p: ParamFactory, inDim: number, hiddenDim: number, outDim: number) {
-    this.fc1 = new DenseBlock(sub(p, 'fc1'), inDim, hiddenDim);
-    this.fc2 = new DenseBlock(sub(p, 'fc2'), hiddenDim, outDim);
+    this.fc1 = new DenseBlock(scopedParams(p, 'fc1'), inDim, hiddenDim);
+    this.fc2 = new DenseBlock(scopedParams(p, 'fc2'), hiddenDim, outDim);
   }
 
   apply(x: tf.Tensor): tf.Tensor {
@@ -103,11 +103,11 @@ export class TransformerBlock {
     mlpRatio: number,
   ) {
     this.headDim = dim / heads;
-    this.norm1 = new LayerNormBlock(sub(p, 'norm1'), dim);
-    this.qkv = new DenseBlock(sub(p, 'qkv'), dim, 3 * dim);
-    this.proj = new DenseBlock(sub(p, 'proj'), dim, dim);
-    this.norm2 = new LayerNormBlock(sub(p, 'norm2'), dim);
-    this.mlp = new MlpBlock(sub(p, 'mlp'), dim, Math.max(1, Math.round(dim * mlpRatio)), dim);
+    this.norm1 = new LayerNormBlock(scopedParams(p, 'norm1'), dim);
+    this.qkv = new DenseBlock(scopedParams(p, 'qkv'), dim, 3 * dim);
+    this.proj = new DenseBlock(scopedParams(p, 'proj'), dim, dim);
+    this.norm2 = new LayerNormBlock(scopedParams(p, 'norm2'), dim);
+    this.mlp = new MlpBlock(scopedParams(p, 'mlp'), dim, Math.max(1, Math.round(dim * mlpRatio)), dim);
   }
 
   /** `x` `[B, T, dim]`; `keyBias` `[B, T]` additive bias on the attention logits, or null. */
@@ -160,11 +160,11 @@ export class AttentionPoolBlock {
     readonly keyDim: number,
     readonly outDim: number,
   ) {
-    this.norm = new LayerNormBlock(sub(p, 'norm'), dim);
+    this.norm = new LayerNormBlock(scopedParams(p, 'norm'), dim);
     // No key bias: it adds the same constant to every score, which softmax ignores (zero gradient).
-    this.key = new DenseBlock(sub(p, 'key'), dim, keyDim, false);
+    this.key = new DenseBlock(scopedParams(p, 'key'), dim, keyDim, false);
     this.query = p('query', [keyDim, 1], { normal: 0.02 });
-    this.value = new DenseBlock(sub(p, 'value'), dim, outDim);
+    this.value = new DenseBlock(scopedParams(p, 'value'), dim, outDim);
   }
 
   /** `x` `[B, T, dim]`; `bias` `[B, T]` added to the scores, or null. */
@@ -187,7 +187,7 @@ export class AttentionPoolBlock {
 }
 
 /** A {@link ParamFactory} that prefixes paths with `prefix.`. */
-export function sub(p: ParamFactory, prefix: string): ParamFactory {
+export function scopedParams(p: ParamFactory, prefix: string): ParamFactory {
   return (path, shape, init, trainable) => p(`${prefix}.${path}`, shape, init, trainable);
 }
 

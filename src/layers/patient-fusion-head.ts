@@ -5,7 +5,14 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
-import { AttentionPoolBlock, DenseBlock, LayerNormBlock, MlpBlock, sub, TransformerBlock } from './blocks.js';
+import {
+  AttentionPoolBlock,
+  DenseBlock,
+  LayerNormBlock,
+  MlpBlock,
+  scopedParams,
+  TransformerBlock,
+} from './blocks.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
 
 /** How {@link PatientFusionHead} fuses ROI tokens. */
@@ -112,7 +119,8 @@ export class PatientFusionHead extends MrnLayer {
       transformer: transformer
         ? Array.from(
             { length: this.depth },
-            (_, i) => new TransformerBlock(sub(p('fusion'), `block${i}`), e, this.heads, this.mlpRatio),
+            (_, i) =>
+              new TransformerBlock(scopedParams(p('fusion'), `block${i}`), e, this.heads, this.mlpRatio),
           )
         : [],
       pool: transformer ? new AttentionPoolBlock(p('fusion.pool'), e, e, e) : undefined,

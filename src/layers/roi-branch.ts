@@ -13,7 +13,7 @@ import {
   DenseBlock,
   LayerNormBlock,
   paddingBias,
-  sub,
+  scopedParams,
   TransformerBlock,
 } from './blocks.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
@@ -153,7 +153,7 @@ export class RoiBranch extends MrnLayer {
       slicePos: this.param('sfa.slicePos', [this.maxSlices, e], { normal: 0.02 }),
       sfa: Array.from(
         { length: this.sfaDepth },
-        (_, i) => new TransformerBlock(sub(p('sfa'), `block${i}`), e, this.heads, this.mlpRatio),
+        (_, i) => new TransformerBlock(scopedParams(p('sfa'), `block${i}`), e, this.heads, this.mlpRatio),
       ),
       sfaNorm: new LayerNormBlock(p('sfa.norm'), e),
       sfaPool: new AttentionPoolBlock(p('sfa.pool'), e, this.poolKeyDim, e),

@@ -5,7 +5,11 @@ import { isMrnError } from '../../src/errors.js';
 import { AuxSegHead } from '../../src/layers/aux-seg-head.js';
 import { PatientFusionHead } from '../../src/layers/patient-fusion-head.js';
 import { RoiBranch } from '../../src/layers/roi-branch.js';
-import { IMAGENET_NORMALIZATION, SliceEncoder, type SliceFeatures } from '../../src/layers/slice-encoder.js';
+import {
+  DEFAULT_INPUT_NORMALIZATION,
+  SliceEncoder,
+  type SliceFeatures,
+} from '../../src/layers/slice-encoder.js';
 import { TinyVit } from './helpers/tiny-vit.js';
 import { syntheticSlices, validFlags } from './helpers/tiny-model.js';
 
@@ -396,7 +400,7 @@ describe('SliceEncoder', () => {
     const asyncBackbone = {
       embedDim: 8,
       patchSize: 7,
-      inputNormalization: IMAGENET_NORMALIZATION,
+      inputNormalization: DEFAULT_INPUT_NORMALIZATION,
       async forwardFeatures(pixels: tf.Tensor4D): Promise<SliceFeatures> {
         calls++;
         await new Promise((r) => setTimeout(r, 1));

@@ -5,7 +5,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { DenseBlock, LayerNormBlock, sub, TransformerBlock } from '../../../src/layers/blocks.js';
+import { DenseBlock, LayerNormBlock, scopedParams, TransformerBlock } from '../../../src/layers/blocks.js';
 import { MrnLayer } from '../../../src/layers/mrn-layer.js';
 import type { InputNormalization, SliceFeatures } from '../../../src/layers/slice-encoder.js';
 
@@ -50,7 +50,7 @@ export class TinyVit extends MrnLayer {
       embed: new DenseBlock(f('embed'), p * p * 3, e),
       cls: this.param('cls', [1, 1, e], { normal: 0.5 }),
       pos: this.param('pos', [1, 1 + g * g, e], { normal: 0.5 }),
-      block: new TransformerBlock(sub(f('blocks'), '0'), e, this.heads, 2),
+      block: new TransformerBlock(scopedParams(f('blocks'), '0'), e, this.heads, 2),
       norm: new LayerNormBlock(f('norm'), e),
     };
     this.built = true;
