@@ -68,6 +68,10 @@ export function resampleWithMap<T extends VoxelArray>(
   const hiy = ny - 1 + OUTSIDE_SLACK;
   const hiz = nz - 1 + OUTSIDE_SLACK;
 
+  if (m01 === 0 && m02 === 0 && m10 === 0 && m12 === 0 && m20 === 0 && m21 === 0) {
+    return resampleSeparable(src, volume.shape, [m00, m11, m22], [t0, t1, t2], shape, mode, edge, fill);
+  }
+
   if (mode === 'nearest') {
     const ctor = src.constructor as new (len: number) => VoxelArray;
     const out = new ctor(n);
@@ -135,6 +139,124 @@ export function resampleWithMap<T extends VoxelArray>(
         const c10 = c010 + (c110 - c010) * fx;
         const c01 = c001 + (c101 - c001) * fx;
         const c11 = c011 + (c111 - c011) * fx;
+        const c0 = c00 + (c10 - c00) * fy;
+        const c1 = c01 + (c11 - c01) * fy;
+        out[o] = c0 + (c1 - c0) * fz;
+      }
+    }
+  }
+  return out;
+}
+
+/** Per-axis sampling table: lower index (scaled by the axis stride), weight of the upper one, inside flag. */
+interface AxisTable {
+  base: Int32Array;
+  next: Int32Array;
+  weight: Float64Array;
+  inside: Uint8Array;
+}
+
+/**
+ * Builds one axis' table with exactly the arithmetic of the general path (`t + m * o`, clamping,
+ * stepping back at the last voxel), so both paths give identical results.
+ */
+function axisTable(
+  n: number,
+  m: number,
+  t: number,
+  count: number,
+  stride: number,
+  nearest: boolean,
+  edge: boolean,
+) {
+  const table: AxisTable = {
+    base: new Int32Array(count),
+    next: new Int32Array(count),
+    weight: new Float64Array(count),
+    inside: new Uint8Array(count),
+  };
+  for (let o = 0; o < count; o++) {
+    let c = t + m * o;
+    const inside = edge || (c >= -OUTSIDE_SLACK && c <= n - 1 + OUTSIDE_SLACK);
+    table.inside[o] = inside ? 1 : 0;
+    if (nearest) {
+      let ci = Math.floor(c + 0.5);
+      ci = ci < 0 ? 0 : ci >= n ? n - 1 : ci;
+      table.base[o] = ci * stride;
+      continue;
+    }
+    c = c < 0 ? 0 : c > n - 1 ? n - 1 : c;
+    let c0 = Math.floor(c);
+    if (c0 === n - 1 && n > 1) c0--;
+    table.base[o] = c0 * stride;
+    table.next[o] = n > 1 ? stride : 0;
+    table.weight[o] = c - c0;
+  }
+  return table;
+}
+
+/** Resampling with a diagonal map (axis-aligned zoom + shift): per-axis tables, same results, ~2x faster. */
+function resampleSeparable(
+  src: VoxelArray,
+  inShape: readonly [number, number, number],
+  scale: [number, number, number],
+  offset: [number, number, number],
+  shape: readonly [number, number, number],
+  mode: ResampleMode,
+  edge: boolean,
+  fill: number,
+): VoxelArray {
+  const [nx, ny, nz] = inShape;
+  const [ox, oy, oz] = shape;
+  const nearest = mode === 'nearest';
+  const tx = axisTable(nx, scale[0], offset[0], ox, 1, nearest, edge);
+  const ty = axisTable(ny, scale[1], offset[1], oy, nx, nearest, edge);
+  const tz = axisTable(nz, scale[2], offset[2], oz, nx * ny, nearest, edge);
+  const n = ox * oy * oz;
+  if (nearest) {
+    const ctor = src.constructor as new (len: number) => VoxelArray;
+    const out = new ctor(n);
+    let o = 0;
+    for (let k = 0; k < oz; k++) {
+      for (let j = 0; j < oy; j++) {
+        const rowIn = tz.inside[k]! & ty.inside[j]!;
+        const b = tz.base[k]! + ty.base[j]!;
+        for (let i = 0; i < ox; i++, o++) out[o] = rowIn & tx.inside[i]! ? src[b + tx.base[i]!]! : fill;
+      }
+    }
+    return out;
+  }
+  const out = src instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
+  const xb = tx.base;
+  const xn = tx.next;
+  const xw = tx.weight;
+  const xin = tx.inside;
+  let o = 0;
+  for (let k = 0; k < oz; k++) {
+    const fz = tz.weight[k]!;
+    for (let j = 0; j < oy; j++) {
+      const fy = ty.weight[j]!;
+      const rowIn = tz.inside[k]! & ty.inside[j]!;
+      const b00 = tz.base[k]! + ty.base[j]!;
+      const b10 = b00 + ty.next[j]!;
+      const b01 = b00 + tz.next[k]!;
+      const b11 = b10 + tz.next[k]!;
+      for (let i = 0; i < ox; i++, o++) {
+        if (!(rowIn & xin[i]!)) {
+          out[o] = fill;
+          continue;
+        }
+        const x0 = xb[i]!;
+        const x1 = x0 + xn[i]!;
+        const fx = xw[i]!;
+        const c000 = src[b00 + x0]!;
+        const c00 = c000 + (src[b00 + x1]! - c000) * fx;
+        const c010 = src[b10 + x0]!;
+        const c10 = c010 + (src[b10 + x1]! - c010) * fx;
+        const c001 = src[b01 + x0]!;
+        const c01 = c001 + (src[b01 + x1]! - c001) * fx;
+        const c011 = src[b11 + x0]!;
+        const c11 = c011 + (src[b11 + x1]! - c011) * fx;
         const c0 = c00 + (c10 - c00) * fy;
         const c1 = c01 + (c11 - c01) * fy;
         out[o] = c0 + (c1 - c0) * fz;
