@@ -32,7 +32,7 @@ import { checkSameGrid } from './resample.js';
 import { cropRoi, maskLabelStats, type LabelStats, type RoiBox, type RoiCropReport } from './roi.js';
 import { MRN_ROIS, validateRoi, type RoiDefinition } from './rois.js';
 import { roiToSlices, type RoiSlices } from './slices.js';
-import type { Affine, Volume } from './volume.js';
+import { createVolume, type Affine, type Volume } from './volume.js';
 
 /** The four files of a case, by role. */
 export type PdcadFileRole = 'QSM' | 'NM' | 'QSM_mask' | 'NM_mask';
@@ -268,6 +268,19 @@ async function validateCase(
   for (const roi of rois) {
     const role = `${roi.image}_mask` as 'QSM_mask' | 'NM_mask';
     const present = roi.labels.filter((l) => (counts[role].get(l) ?? 0) > 0);
+    if (present.length === 0 && role === 'NM_mask') {
+      // preprocessCase then takes the SN from the co-registered QSM mask (PreprocessOptions.nmMaskFromQsm).
+      const stand = PDCAD_QSM_SN_TO_NM.filter(([, nmLabel]) => roi.labels.includes(nmLabel)).map(([q]) => q);
+      if (stand.some((l) => (counts.QSM_mask.get(l) ?? 0) > 0)) {
+        missingLabels[role].push(...roi.labels.filter((l) => !missingLabels[role].includes(l)));
+        warn(
+          'E_LABEL_MISSING',
+          `ROI ${roi.id}: ${basename(files[role])} has none of its labels [${roi.labels}]; the QSM mask's SN [${stand}] is used instead (co-registered)`,
+          files[role],
+        );
+        continue;
+      }
+    }
     if (present.length === 0) {
       error(
         'E_LABEL_MISSING',
@@ -478,7 +491,22 @@ export interface PreprocessOptions {
   nm?: NmNormalizeOptions & NmReferenceOptions;
   /** `'physical'` (default): QSM window / NM contrast; `'percentile'`: per-ROI 1-99 % (not recommended). */
   intensity?: 'physical' | 'percentile';
+  /**
+   * When the NM mask holds none of the NM ROIs' labels (a segmentation model missed the SN on NM),
+   * take the SN from the co-registered QSM mask instead ({@link PDCAD_QSM_SN_TO_NM}); default true.
+   * With false such a case fails with `E_LABEL_MISSING`.
+   */
+  nmMaskFromQsm?: boolean;
 }
+
+/**
+ * QSM mask labels standing in for NM mask labels when the NM mask has no SN: `[qsm, nm]` pairs
+ * (QSM SN right 11 -> NM SN right 1, left 12 -> 2). QSM and NM are co-registered on one grid.
+ */
+export const PDCAD_QSM_SN_TO_NM: readonly (readonly [number, number])[] = [
+  [11, 1],
+  [12, 2],
+];
 
 /** One ROI of a preprocessed case. */
 export interface CaseRoi extends RoiSlices {
@@ -498,6 +526,8 @@ export interface PreprocessedCase {
   rois: CaseRoi[];
   /** The NM reference found in the crus cerebri (when some ROI uses NM). */
   nmReference?: NmReference;
+  /** True when the NM mask had no SN and the QSM mask's SN was used ({@link PreprocessOptions.nmMaskFromQsm}). */
+  nmMaskFromQsm?: boolean;
 }
 
 /** Resolves every preprocessing default, so equal settings compare (and hash) equal. */
@@ -514,6 +544,7 @@ export function resolvePreprocessOptions(options: PreprocessOptions = {}): Requi
       minVoxels: options.nm?.minVoxels ?? 20,
     },
     intensity: options.intensity ?? 'physical',
+    nmMaskFromQsm: options.nmMaskFromQsm ?? true,
   };
 }
 
@@ -543,6 +574,29 @@ export async function preprocessCase(
   };
   const images: Partial<Record<'QSM' | 'NM', { image: Volume; mask: Volume }>> = {};
   for (const img of needs) images[img] = { image: await read(img), mask: await read(`${img}_mask`) };
+  let nmMaskFromQsm: boolean | undefined;
+  if (images.NM && o.nmMaskFromQsm) {
+    const nmLabels = new Set(o.rois.filter((r) => r.image === 'NM').flatMap((r) => r.labels));
+    const nmMask = images.NM.mask.data.data;
+    let found = false;
+    for (let p = 0; p < nmMask.length && !found; p++)
+      if (nmMask[p] !== 0 && nmLabels.has(Math.round(nmMask[p]!))) found = true;
+    if (!found) {
+      const qsmMask = images.QSM?.mask ?? (await read('QSM_mask'));
+      checkSameGrid(qsmMask, images.NM.mask);
+      const map = new Map(PDCAD_QSM_SN_TO_NM);
+      const q = qsmMask.data.data;
+      const out = new Uint8Array(q.length);
+      for (let p = 0; p < q.length; p++) if (q[p] !== 0) out[p] = map.get(Math.round(q[p]!)) ?? 0;
+      images.NM.mask = createVolume(
+        out,
+        qsmMask.shape,
+        images.NM.mask.affine,
+        `${c.files.QSM_mask} (SN as NM mask)`,
+      );
+      nmMaskFromQsm = true;
+    }
+  }
   let ref: NmReference | undefined;
   if (images.NM && o.intensity === 'physical') {
     try {
@@ -569,5 +623,11 @@ export async function preprocessCase(
     const slices = roiToSlices(normalizeRoiImage(crop, intensity), { size: o.size });
     rois.push({ ...slices, box: crop.box, report: crop.report });
   }
-  return { caseId: c.id, label: c.label, rois, nmReference: ref };
+  return {
+    caseId: c.id,
+    label: c.label,
+    rois,
+    ...(ref ? { nmReference: ref } : {}),
+    ...(nmMaskFromQsm ? { nmMaskFromQsm } : {}),
+  };
 }

@@ -38,6 +38,12 @@ beforeAll(async () => {
   await writeFile(join(truncated, 'QSM_mask.nii.gz'), Buffer.from([0x1f, 0x8b, 8, 0, 0, 0])); // corrupt
   await writePhantomCase(dir, 'RJPD_008'); // not in the CSV
   await writePhantomCase(dir, 'RJPD_009', phantomVolumes([15, 16])); // qsm-dn has no label at all
+  const noNmSn = phantomVolumes();
+  noNmSn.NM_mask.data.data.fill(0);
+  await writePhantomCase(dir, 'RJPD_010', noNmSn); // NM mask empty: the QSM SN stands in (warning)
+  const noSnAtAll = phantomVolumes([11, 12]);
+  noSnAtAll.NM_mask.data.data.fill(0);
+  await writePhantomCase(dir, 'RJPD_011', noSnAtAll); // no SN anywhere: error
   await mkdir(join(dir, 'notes')); // not a case
   await writeLabels(join(root, 'train.csv'), [
     ['RJPD_001', 1],
@@ -48,6 +54,8 @@ beforeAll(async () => {
     ['RJPD_006', 0],
     ['RJPD_007', 1],
     ['RJPD_009', 0],
+    ['RJPD_010', 1],
+    ['RJPD_011', 0],
     ['RJPD_099', 1],
   ]);
   cohort = await loadPdcadCases(dir, { labels: join(root, 'train.csv') });
@@ -59,8 +67,22 @@ afterAll(async () => {
 
 describe('loadPdcadCases', () => {
   it('loads the good cases and excludes each bad one with its id and reason', () => {
-    expect(cohort.cases.map((c) => c.id)).toEqual(['RJPD_001', 'RJPD_002', 'RJPD_006', 'RJPD_008']);
-    expect(cohort.excluded).toEqual(['RJPD_003', 'RJPD_004', 'RJPD_005', 'RJPD_007', 'RJPD_009', 'RJPD_099']);
+    expect(cohort.cases.map((c) => c.id)).toEqual([
+      'RJPD_001',
+      'RJPD_002',
+      'RJPD_006',
+      'RJPD_008',
+      'RJPD_010',
+    ]);
+    expect(cohort.excluded).toEqual([
+      'RJPD_003',
+      'RJPD_004',
+      'RJPD_005',
+      'RJPD_007',
+      'RJPD_009',
+      'RJPD_011',
+      'RJPD_099',
+    ]);
     const errors = (id: string) => cohort.problems.filter((p) => p.caseId === id && p.severity === 'error');
     expect(errors('RJPD_003').map((p) => [p.code, p.reason])).toEqual([
       ['E_FILE_NOT_FOUND', 'missing NM.nii.gz'],
@@ -75,6 +97,7 @@ describe('loadPdcadCases', () => {
     expect(errors('RJPD_007')[0]!.file).toMatch(/RJPD_007.QSM_mask\.nii\.gz$/);
     expect(errors('RJPD_009').map((p) => p.code)).toEqual(['E_LABEL_MISSING']);
     expect(errors('RJPD_009')[0]!.reason).toMatch(/ROI qsm-dn/);
+    expect(errors('RJPD_011')[0]!.reason).toMatch(/ROI nm-sn: NM_mask\.nii\.gz has none of its labels/);
     expect(errors('RJPD_099')[0]!.reason).toMatch(/listed in train\.csv but there is no case folder/);
     // Every excluded case has at least one error; no kept case has one.
     for (const id of cohort.excluded) expect(errors(id).length).toBeGreaterThan(0);
@@ -106,7 +129,7 @@ describe('loadPdcadCases', () => {
 
   it('loads a test set without a CSV with every label undefined, and reports a missing folder', async () => {
     const { cases, problems } = await loadPdcadCases(join(root, 'train'), { concurrency: 1 });
-    expect(cases.map((c) => c.id)).toEqual(['RJPD_001', 'RJPD_002', 'RJPD_006', 'RJPD_008']);
+    expect(cases.map((c) => c.id)).toEqual(['RJPD_001', 'RJPD_002', 'RJPD_006', 'RJPD_008', 'RJPD_010']);
     expect(cases.every((c) => c.label === undefined)).toBe(true);
     expect(problems.some((p) => p.caseId === 'RJPD_008')).toBe(false);
     await expect(loadPdcadCases(join(root, 'nope'))).rejects.toMatchObject({ code: 'E_FILE_NOT_FOUND' });
@@ -179,5 +202,22 @@ describe('preprocessCase', () => {
     const c = cohort.cases.find((x) => x.id === 'RJPD_006')!;
     const out = await preprocessCase(c, { size: 16 });
     expect(out.rois[2]!.report.fallbacks).toEqual([{ label: 12, strategy: 'mirror', from: 11 }]);
+  });
+
+  it('takes the SN from the QSM mask when the NM mask has none, and reports it', async () => {
+    const c = cohort.cases.find((x) => x.id === 'RJPD_010')!;
+    expect(c.warnings.map((w) => w.reason)).toEqual([
+      "ROI nm-sn: NM_mask.nii.gz has none of its labels [1,2]; the QSM mask's SN [11,12] is used instead (co-registered)",
+    ]);
+    const out = await preprocessCase(c, { size: 16 });
+    expect(out.nmMaskFromQsm).toBe(true);
+    expect(out.nmReference).toMatchObject({ value: 100, method: 'crus-cerebri' });
+    const good = await preprocessCase(cohort.cases[0]!, { size: 16 });
+    expect(good.nmMaskFromQsm).toBeUndefined();
+    expect(out.rois[0]!.masks).toEqual(good.rois[0]!.masks); // the phantom's NM SN is the QSM SN
+    await expect(preprocessCase(c, { size: 16, nmMaskFromQsm: false })).rejects.toMatchObject({
+      code: 'E_LABEL_MISSING',
+      caseId: 'RJPD_010',
+    });
   });
 });
