@@ -163,11 +163,11 @@ export interface AnatomyVariation {
   headShiftSdMm: number;
   /** Per-nucleus shift SD per axis, mm. Default 0.5. */
   nucleusShiftSdMm: number;
-  /** Rotation SD per axis, degrees. Default 3. */
+  /** Rotation SD per axis, degrees. Default 2. */
   rotationSdDeg: number;
   /** SD of log linear scale (0.025 = ~7.5% volume SD). Default 0.025. */
   logScaleSd: number;
-  /** Largest harmonic amplitude (fraction of radius). Default 0.1. */
+  /** Largest harmonic amplitude (fraction of radius). Default 0.08. */
   harmonicMax: number;
 }
 
@@ -175,9 +175,9 @@ export interface AnatomyVariation {
 export const DEFAULT_ANATOMY_VARIATION: AnatomyVariation = {
   headShiftSdMm: 0.8,
   nucleusShiftSdMm: 0.5,
-  rotationSdDeg: 3,
+  rotationSdDeg: 2,
   logScaleSd: 0.025,
-  harmonicMax: 0.1,
+  harmonicMax: 0.08,
 };
 
 /** A normal deviate clipped at +-2 SD, so no subject is an anatomical outlier. */
@@ -261,8 +261,8 @@ export interface PlacedShape {
 }
 
 /**
- * Places `template` for one subject. `targetVolumeCm3` rescales the template (isotropically) before the
- * subject's own `placement.scale`; `pivot` is the point rotations and scales act about (default: the
+ * Places `template` for one subject. `targetVolumeCm3` rescales the template's cross-section (its
+ * girth, not its length) before the subject's own isotropic `placement.scale`; `pivot` is the point rotations and scales act about (default: the
  * template centre; the NM SN uses its side's QSM SN centre so the two move together).
  */
 export function placeShape(
@@ -272,8 +272,11 @@ export function placeShape(
   pivot: readonly [number, number, number] = template.centre,
   shapeHarmonics: NucleusPlacement = placement,
 ): PlacedShape {
-  const base = Math.cbrt(targetVolumeCm3 / template.meanVolumeCm3);
-  const s = base * placement.scale;
+  // The target volume changes the girth only (cross-section area), not the length: the five real
+  // subjects' lengths are what the extents are checked against, and DESIGN.md's population mean
+  // volumes are what the volumes should be near.
+  const girth = Math.sqrt(targetVolumeCm3 / template.meanVolumeCm3);
+  const s = placement.scale;
   const R = rotationMatrix(placement.rotationDeg);
   const [e1, e2, e3] = template.axes;
   const c = template.centre;
@@ -332,8 +335,8 @@ export function placeShape(
     const l11 = A.l11 + f * (B.l11 - A.l11);
     const l21 = A.l21 + f * (B.l21 - A.l21);
     const l22 = A.l22 + f * (B.l22 - A.l22);
-    const da = qx * e2[0] + qy * e2[1] + qz * e2[2] - u;
-    const db = qx * e3[0] + qy * e3[1] + qz * e3[2] - v;
+    const da = (qx * e2[0] + qy * e2[1] + qz * e2[2] - u) / girth;
+    const db = (qx * e3[0] + qy * e3[1] + qz * e3[2] - v) / girth;
     // Whitened coordinates: (alpha, beta) = L^-1 (da, db).
     const alpha = da / l11;
     const beta = (db - l21 * alpha) / l22;
@@ -354,7 +357,7 @@ export function placeShape(
   };
 
   // Bounds: the template's axis segment, widened by the largest cross-section, mapped to the world.
-  const rmax = Math.max(...slabInfo.map((b) => b.rmax)) * 1.3;
+  const rmax = Math.max(...slabInfo.map((b) => b.rmax)) * 1.3 * Math.max(1, girth);
   const lo: [number, number, number] = [Infinity, Infinity, Infinity];
   const hi: [number, number, number] = [-Infinity, -Infinity, -Infinity];
   for (const t of [template.t0, template.t1]) {
@@ -465,10 +468,14 @@ export function placeAnatomy(anatomy: SubjectAnatomy): PlacedAnatomy {
     const sn = NUCLEUS_TEMPLATES[`SN_${side}`];
     const tpl = NUCLEUS_TEMPLATES[`NM_SN_${side}`];
     // Same placement as the QSM SN of that side (about the QSM SN centre), own shape harmonics;
-    // the NM SN keeps its real mean volume relative to the SN (scaled like the QSM SN).
-    const snScale = Math.cbrt(MEAN_NUCLEUS_VOLUMES_CM3[`SN_${side}`] / sn.meanVolumeCm3);
-    const target = tpl.meanVolumeCm3 * snScale ** 3;
-    return placeShape(tpl, anatomy.nuclei[`SN_${side}`], target, sn.centre, anatomy.nmHarmonics[side]);
+    // the mean volume of the five real NM masks (DESIGN.md gives no population NM-SN volume).
+    return placeShape(
+      tpl,
+      anatomy.nuclei[`SN_${side}`],
+      tpl.meanVolumeCm3,
+      sn.centre,
+      anatomy.nmHarmonics[side],
+    );
   }) as [PlacedShape, PlacedShape];
   return { nuclei, nmSn: nm };
 }

@@ -121,8 +121,9 @@ export interface NmBiology {
   /** Age slope of the contrast ratio, per year. Default 0.001. */
   contrastAgeSlope: number;
   /**
-   * Between-subject SD of log NM-visible SN volume in controls. Default 0.15 (NM-SN volume CV of
-   * ~15-20% in control groups, e.g. Gaurav et al. 2021 Mov Disord; Biondetti et al. 2020).
+   * Between-subject SD of log NM-visible SN volume in controls, on top of the SN's own size
+   * variation (anatomy.ts). Default 0.1: ~13% CV in all (literature ~12-20% in control groups; the
+   * five real masks span +-12%, e.g. Gaurav et al. 2021 Mov Disord; Biondetti et al. 2020).
    */
   volumeLogSd: number;
 }
@@ -132,7 +133,7 @@ export const DEFAULT_NM_BIOLOGY: NmBiology = {
   contrastMean: 0.22,
   contrastSd: 0.04,
   contrastAgeSlope: 0.001,
-  volumeLogSd: 0.15,
+  volumeLogSd: 0.1,
 };
 
 /** One subject's generating biology (all of it goes to truth.json). */
