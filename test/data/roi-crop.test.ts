@@ -244,4 +244,31 @@ describe('cropRoi fallbacks and depth handling', () => {
     expect(crop.report.padAfter).toBe(3);
     expect(crop.image.data.get(5 - crop.box.start[0], 5 - crop.box.start[1], 3)).toBe(15);
   });
+
+  it("'extend' shifts the window inward at the volume's edge, keeping every slice real", () => {
+    const v = createVolume(
+      new Uint8Array(10 * 10 * 12),
+      [10, 10, 12],
+      [
+        [1, 0, 0, 0],
+        [0, 1, 0, 0],
+        [0, 0, 2, 0],
+        [0, 0, 0, 1],
+      ],
+    );
+    v.data.set(4, 4, 11, 15); // top slice
+    v.data.set(5, 4, 11, 16);
+    const crop = cropRoi(v, v, getMrnRoi('qsm-dn'));
+    expect([crop.box.start[2], crop.box.end[2]]).toEqual([4, 12]);
+    expect(crop.valid.every(Boolean)).toBe(true);
+    expect(crop.report.padBefore + crop.report.padAfter).toBe(0);
+    expect(crop.mask.data.get(4 - crop.box.start[0], 4 - crop.box.start[1], 7)).toBe(1);
+  });
+
+  it('rejects an invalid ROI definition with E_CONFIG', () => {
+    const mask = masks.get('RJPD_002')!.ras.QSM;
+    expect(() => cropRoi(mask, mask, { ...getMrnRoi('qsm-dn'), slices: 0 })).toThrow(
+      expect.objectContaining({ code: 'E_CONFIG' }),
+    );
+  });
 });
