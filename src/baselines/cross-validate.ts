@@ -5,6 +5,7 @@
 
 import { MrnError } from '../errors.js';
 import { stratifiedKFold } from '../data/folds.js';
+import { rocAuc } from '../train/metrics.js';
 import { fitLogisticRegression, predictLogistic, type LogisticOptions } from './logistic-regression.js';
 
 /** One labelled case's features. */
@@ -37,23 +38,6 @@ export interface CrossValidationResult {
   probabilities: Record<string, number>;
   /** Number of cases. */
   n: number;
-}
-
-/** ROC AUC (Mann-Whitney, ties count half). */
-export function rocAuc(labels: readonly number[], scores: readonly number[]): number {
-  let pos = 0;
-  let neg = 0;
-  let wins = 0;
-  for (let i = 0; i < labels.length; i++) {
-    if (labels[i] !== 1) continue;
-    pos++;
-    for (let j = 0; j < labels.length; j++) {
-      if (labels[j] === 1) continue;
-      wins += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
-    }
-  }
-  for (const l of labels) if (l !== 1) neg++;
-  return pos && neg ? wins / (pos * neg) : NaN;
 }
 
 /**

@@ -388,7 +388,7 @@ export function placeShape(
 }
 
 /** World coordinate of voxel index `idx` along axis `d` of `grid` (the affine is diagonal). */
-export function voxelToWorld(grid: SynthGrid, d: 0 | 1 | 2, idx: number): number {
+export function gridVoxelToWorld(grid: SynthGrid, d: 0 | 1 | 2, idx: number): number {
   return grid.affine[d]![d]! * idx + grid.affine[d]![3]!;
 }
 
@@ -421,14 +421,14 @@ export function paintShape(
   const [k0, k1] = worldRangeToVoxels(grid, 2, shape.bounds[0][2], shape.bounds[1][2]);
   let painted = 0;
   for (let k = k0; k <= k1; k++) {
-    const z = voxelToWorld(grid, 2, k);
+    const z = gridVoxelToWorld(grid, 2, k);
     for (let j = j0; j <= j1; j++) {
-      const y = voxelToWorld(grid, 1, j);
+      const y = gridVoxelToWorld(grid, 1, j);
       const row = (k * ny + j) * nx;
       for (let i = i0; i <= i1; i++) {
         const idx = row + i;
         if (labels[idx] !== 0) continue;
-        const x = voxelToWorld(grid, 0, i);
+        const x = gridVoxelToWorld(grid, 0, i);
         const lv = shape.level(x, y, z);
         if (lv <= (limit ? limit(x, y, z) : 1)) {
           labels[idx] = label;

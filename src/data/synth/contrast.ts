@@ -20,7 +20,7 @@ import {
   clamp01,
   lateralDirection,
   tierWeight,
-  voxelToWorld,
+  gridVoxelToWorld,
   type PlacedAnatomy,
   type SynthGrid,
 } from './anatomy.js';
@@ -74,12 +74,12 @@ function paintEllipsoid(
   const [j0, j1] = range(1);
   const [k0, k1] = range(2);
   for (let k = k0; k <= k1; k++) {
-    const dz = (voxelToWorld(grid, 2, k) - centre[2]!) / semi[2]!;
+    const dz = (gridVoxelToWorld(grid, 2, k) - centre[2]!) / semi[2]!;
     for (let j = j0; j <= j1; j++) {
-      const dy = (voxelToWorld(grid, 1, j) - centre[1]!) / semi[1]!;
+      const dy = (gridVoxelToWorld(grid, 1, j) - centre[1]!) / semi[1]!;
       const row = (k * ny + j) * nx;
       for (let i = i0; i <= i1; i++) {
-        const dx = (voxelToWorld(grid, 0, i) - centre[0]!) / semi[0]!;
+        const dx = (gridVoxelToWorld(grid, 0, i) - centre[0]!) / semi[0]!;
         if (dx * dx + dy * dy + dz * dz <= 1 && (onlyOver === undefined || tissue[row + i] === onlyOver)) {
           tissue[row + i] = value;
         }
@@ -100,9 +100,9 @@ function makeBackground(grid: SynthGrid, headShift: readonly number[], age: numb
   const [ax, ay, az] = BRAIN_SEMI_AXES;
   // Folding: sums of separable waves, precomputed per axis (no trig per voxel).
   const ph = [0, 1, 2, 3, 4, 5].map(() => rng.uniform(0, 2 * Math.PI));
-  const fx = Array.from({ length: nx }, (_, i) => voxelToWorld(grid, 0, i));
-  const fy = Array.from({ length: ny }, (_, j) => voxelToWorld(grid, 1, j));
-  const fz = Array.from({ length: nz }, (_, k) => voxelToWorld(grid, 2, k));
+  const fx = Array.from({ length: nx }, (_, i) => gridVoxelToWorld(grid, 0, i));
+  const fy = Array.from({ length: ny }, (_, j) => gridVoxelToWorld(grid, 1, j));
+  const fz = Array.from({ length: nz }, (_, k) => gridVoxelToWorld(grid, 2, k));
   const wx = fx.map((x) => Math.sin(0.35 * x + ph[0]!));
   const wy = fy.map((y) => Math.sin(0.31 * y + ph[1]!));
   const wy2 = fy.map((y) => Math.cos(0.27 * y + ph[2]!));
@@ -204,9 +204,9 @@ export function gaussianBlur3d(
 function smoothField(grid: SynthGrid, coeffs: number[]): Float32Array {
   const [nx, ny, nz] = grid.shape;
   const out = new Float32Array(nx * ny * nz);
-  const X = Array.from({ length: nx }, (_, i) => (voxelToWorld(grid, 0, i) - BRAIN_CENTRE[0]) / 100);
-  const Y = Array.from({ length: ny }, (_, j) => (voxelToWorld(grid, 1, j) - BRAIN_CENTRE[1]) / 100);
-  const Z = Array.from({ length: nz }, (_, k) => (voxelToWorld(grid, 2, k) - BRAIN_CENTRE[2]) / 100);
+  const X = Array.from({ length: nx }, (_, i) => (gridVoxelToWorld(grid, 0, i) - BRAIN_CENTRE[0]) / 100);
+  const Y = Array.from({ length: ny }, (_, j) => (gridVoxelToWorld(grid, 1, j) - BRAIN_CENTRE[1]) / 100);
+  const Z = Array.from({ length: nz }, (_, k) => (gridVoxelToWorld(grid, 2, k) - BRAIN_CENTRE[2]) / 100);
   const [c0, c1, c2, c3, c4, c5, c6, c7, c8] = coeffs as [
     number,
     number,
@@ -347,16 +347,16 @@ export function renderImages(
   });
   const p = [0, 0, 0];
   for (let k = 0; k < nz; k++) {
-    p[2] = voxelToWorld(grid, 2, k);
+    p[2] = gridVoxelToWorld(grid, 2, k);
     for (let j = 0; j < ny; j++) {
-      p[1] = voxelToWorld(grid, 1, j);
+      p[1] = gridVoxelToWorld(grid, 1, j);
       const row = (k * ny + j) * nx;
       for (let i = 0; i < nx; i++) {
         const v = row + i;
         const label = qsmMask[v]!;
         const nmLabel = nmMask[v]!;
         if (label === 0 && nmLabel === 0) continue;
-        p[0] = voxelToWorld(grid, 0, i);
+        p[0] = gridVoxelToWorld(grid, 0, i);
         if (label !== 0) {
           const name = QSM_NUCLEUS_NAMES[label - 1]!;
           const shape = placed.nuclei[label - 1]!;
@@ -454,14 +454,14 @@ function paintVein(
   const ab = [0, 1, 2].map((d) => vein.b[d]! - vein.a[d]!);
   const len2 = ab[0]! ** 2 + ab[1]! ** 2 + ab[2]! ** 2;
   for (let k = k0; k <= k1; k++) {
-    const z = voxelToWorld(grid, 2, k);
+    const z = gridVoxelToWorld(grid, 2, k);
     for (let j = j0; j <= j1; j++) {
-      const y = voxelToWorld(grid, 1, j);
+      const y = gridVoxelToWorld(grid, 1, j);
       for (let i = i0; i <= i1; i++) {
         const v = (k * ny + j) * nx + i;
         const t = tissue[v]!;
         if (labels[v] !== 0 || (t !== Tissue.WhiteMatter && t !== Tissue.GreyMatter)) continue;
-        const x = voxelToWorld(grid, 0, i);
+        const x = gridVoxelToWorld(grid, 0, i);
         const ap = [x - vein.a[0]!, y - vein.a[1]!, z - vein.a[2]!];
         const s = clamp01((ap[0]! * ab[0]! + ap[1]! * ab[1]! + ap[2]! * ab[2]!) / len2);
         const d2 = (ap[0]! - s * ab[0]!) ** 2 + (ap[1]! - s * ab[1]!) ** 2 + (ap[2]! - s * ab[2]!) ** 2;
