@@ -6,26 +6,7 @@
 
 import { MrnError } from '../errors.js';
 import type { Volume } from '../data/volume.js';
-
-/** Names of the 16 QSM-mask labels, index = label - 1 (odd right, even left). */
-const QSM_LABEL_NAMES = [
-  'CN_R',
-  'CN_L',
-  'PUT_R',
-  'PUT_L',
-  'GP_R',
-  'GP_L',
-  'THA_R',
-  'THA_L',
-  'STN_R',
-  'STN_L',
-  'SN_R',
-  'SN_L',
-  'RN_R',
-  'RN_L',
-  'DN_R',
-  'DN_L',
-];
+import { QSM_NUCLEUS_NAMES as QSM_LABEL_NAMES } from '../data/synth/anatomy.js';
 
 /** The feature names, in the order {@link extractBaselineFeatures} returns values. */
 export const BASELINE_FEATURE_NAMES: readonly string[] = [
