@@ -217,7 +217,18 @@ export function initialisedWasmBackend(): unknown {
 }
 
 interface EmscriptenThreadRegistry {
-  PThread?: { runningWorkers?: unknown[] };
+  PThread?: { runningWorkers?: Array<{ unref?: () => void }> };
+}
+
+/**
+ * Lets the process exit while XNNPACK's pool threads idle. Emscripten `ref()`s a Node worker when it
+ * starts a pthread on it, so the pool's threads, which live as long as the module, would keep Node
+ * running forever after the program's last line. The main thread waits for them synchronously
+ * (futex waits on shared memory), never through the event loop, so unreferencing them is safe.
+ */
+function unrefPoolWorkers(): void {
+  const backend = initialisedWasmBackend() as { wasm?: EmscriptenThreadRegistry } | undefined;
+  for (const worker of backend?.wasm?.PThread?.runningWorkers ?? []) worker.unref?.();
 }
 
 /** Threads the initialised wasm backend really runs: XNNPACK's pool size and the pthread workers behind it. */
@@ -245,6 +256,7 @@ export function finishWasmThreads(initError?: unknown): WasmThreadsReport {
     patch.restore(initError === undefined && initialisedWasmBackend() !== undefined);
     fs.rmSync(patch.dir, { recursive: true, force: true });
   }
+  unrefPoolWorkers();
   const inUse = wasmThreadsInUse();
   const threads = Math.max(1, inUse.threads);
   if (!patch) return { threads, runningWorkers: inUse.runningWorkers };

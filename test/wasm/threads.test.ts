@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -110,5 +111,15 @@ describe('selectBackend({ optimizeWasm }) in Node', () => {
       reason: expect.stringMatching(/already initialised/),
     });
     expect(globalThis.Blob).toBe(originalBlob);
+  });
+});
+
+describe('a Node program using threaded wasm', () => {
+  it('exits by itself when its work is done (the idle pool threads do not keep it alive)', () => {
+    const script = new URL('./fixtures/threaded-exit.ts', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.signal).toBeNull(); // not killed by the timeout
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(realCores > 1 ? /threads 2 value 64/ : /threads 1 value 64/);
   });
 });
