@@ -1,0 +1,106 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadPdcadCases } from '../data/pdcad.js';
+import { MrnError, MRN_ERROR_CODES } from '../errors.js';
+import { rocSvg } from '../plots/roc-plot.js';
+import { loadMrn } from '../predict/load-mrn.js';
+import { binaryMetrics, formatMetric, rocCurve } from '../train/metrics.js';
+import { ProgressBar } from '../train/progress.js';
+import type { CliCommand } from './command.js';
+import { parseCommandArgs } from './command.js';
+import { selectCliBackend } from './train-command.js';
+
+/** `mrn eval`: metrics of a trained model on a labelled folder. */
+export const evalCommand: CliCommand = {
+  name: 'eval',
+  summary: 'evaluate a trained model on labelled cases (accuracy, AUC, ... with 95% CIs, ROC plot)',
+  help: `Usage: mrn eval --data DIR --labels CSV --model DIR [--out DIR] [--backbone PATH]
+
+Predicts every labelled case and reports accuracy (the challenge metric), balanced accuracy, ROC AUC,
+sensitivity and specificity, each with a percentile-bootstrap 95% confidence interval (1000 resamples),
+and the confusion matrix.
+
+Options:
+  --data DIR        folder of case folders (required)
+  --labels CSV      case,label CSV (required)
+  --model DIR       run folder (model.json) or checkpoint folder (required)
+  --out DIR         where to write eval.json, eval-predictions.csv and roc.svg (default: print only)
+  --backbone PATH   the backbone the model was trained on, when its recorded path is gone
+  --help            show this help
+
+Exit codes: 0 ok, 8 some cases failed (metrics on the others), 3 missing data/model, 6 mismatch, 2 usage.`,
+  async run(argv, io) {
+    const { values } = parseCommandArgs('eval', argv, {
+      data: { type: 'string' },
+      labels: { type: 'string' },
+      model: { type: 'string' },
+      out: { type: 'string' },
+      backbone: { type: 'string' },
+      help: { type: 'boolean' },
+    });
+    if (values.help) {
+      io.out(this.help);
+      return 0;
+    }
+    for (const k of ['data', 'labels', 'model'] as const) {
+      if (!values[k]) throw new MrnError('E_USAGE', `mrn eval: --${k} is required; see 'mrn eval --help'`);
+    }
+    await selectCliBackend(io);
+    const mrn = await loadMrn(values.model!, { backbone: values.backbone });
+    try {
+      const cohort = await loadPdcadCases(values.data!, {
+        labels: values.labels,
+        rois: mrn.preprocessing.rois,
+      });
+      let failures = cohort.excluded.length;
+      for (const p of cohort.problems) if (p.severity === 'error') io.err(`failed ${p.caseId}: ${p.reason}`);
+      const cases = cohort.cases.filter((c) => c.label === 0 || c.label === 1);
+      const labels: number[] = [];
+      const probs: number[] = [];
+      const rows: string[] = [];
+      const bar = new ProgressBar({ total: cases.length, label: 'eval', stream: process.stderr });
+      for (const c of cases) {
+        try {
+          const p = await mrn.predictCase(c);
+          labels.push(c.label!);
+          probs.push(p.probPd);
+          rows.push(`${c.id},${c.label},${p.probPd.toFixed(6)},${p.pred}`);
+        } catch (error) {
+          failures++;
+          io.err(`failed ${c.id}: ${(error as Error).message}`);
+        }
+        bar.tick(1, c.id);
+      }
+      bar.done();
+      if (labels.length === 0) throw new MrnError('E_CASE_INVALID', 'mrn eval: no case could be evaluated');
+      const m = binaryMetrics(labels, probs);
+      io.out(`MRN on ${labels.length} cases (${mrn.members} model(s))`);
+      io.out(`  accuracy           ${formatMetric(m.accuracy)}`);
+      io.out(`  balanced accuracy  ${formatMetric(m.balancedAccuracy)}`);
+      io.out(`  ROC AUC            ${formatMetric(m.auc)}`);
+      io.out(`  sensitivity        ${formatMetric(m.sensitivity)}`);
+      io.out(`  specificity        ${formatMetric(m.specificity)}`);
+      io.out(
+        `  confusion          TP ${m.confusion.tp}  FN ${m.confusion.fn}  TN ${m.confusion.tn}  FP ${m.confusion.fp}`,
+      );
+      if (values.out) {
+        fs.mkdirSync(values.out, { recursive: true });
+        fs.writeFileSync(path.join(values.out, 'eval.json'), JSON.stringify(m, null, 2));
+        fs.writeFileSync(
+          path.join(values.out, 'eval-predictions.csv'),
+          ['case,label,prob_pd,pred', ...rows].join('\n') + '\n',
+        );
+        if (labels.includes(0) && labels.includes(1)) {
+          fs.writeFileSync(
+            path.join(values.out, 'roc.svg'),
+            rocSvg([{ name: 'MRN', points: rocCurve(labels, probs) }]),
+          );
+        }
+        io.out(`wrote ${values.out}/eval.json, eval-predictions.csv, roc.svg`);
+      }
+      return failures ? MRN_ERROR_CODES.E_PARTIAL_FAILURE : 0;
+    } finally {
+      mrn.dispose();
+    }
+  },
+};

@@ -1,0 +1,70 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { MrnError } from '../errors.js';
+import { caseExplanationSvg } from '../plots/case-explanation.js';
+import { loadMrn } from '../predict/load-mrn.js';
+import type { CliCommand } from './command.js';
+import { parseCommandArgs } from './command.js';
+import { selectCliBackend } from './train-command.js';
+
+/** `mrn explain`: one case's ROI slices, aux segmentation and slice attention as an SVG figure. */
+export const explainCommand: CliCommand = {
+  name: 'explain',
+  summary: "draw one case's ROI slices with the aux segmentation and slice-attention weights (SVG)",
+  help: `Usage: mrn explain --case DIR --model DIR [--out FILE.svg] [--backbone PATH]
+
+Predicts one case and draws, for each ROI, the slices the model saw with the auxiliary nucleus
+segmentation overlaid (colour; the case's own mask as white outlines) and, under each slice, the
+slice-attention weight the ROI branch gave it. The title shows P(PD).
+
+Options:
+  --case DIR        the case folder (QSM, NM, QSM_mask, NM_mask .nii.gz) (required)
+  --model DIR       run folder (model.json) or checkpoint folder (required)
+  --out FILE        SVG path (default <case>.explain.svg)
+  --backbone PATH   the backbone the model was trained on, when its recorded path is gone
+  --help            show this help`,
+  async run(argv, io) {
+    const { values } = parseCommandArgs('explain', argv, {
+      case: { type: 'string' },
+      model: { type: 'string' },
+      out: { type: 'string' },
+      backbone: { type: 'string' },
+      help: { type: 'boolean' },
+    });
+    if (values.help) {
+      io.out(this.help);
+      return 0;
+    }
+    if (!values.case)
+      throw new MrnError('E_USAGE', "mrn explain: --case is required; see 'mrn explain --help'");
+    if (!values.model)
+      throw new MrnError('E_USAGE', "mrn explain: --model is required; see 'mrn explain --help'");
+    await selectCliBackend(io);
+    const mrn = await loadMrn(values.model, { backbone: values.backbone });
+    try {
+      const p = await mrn.predictCase(values.case, { explain: true });
+      const svg = caseExplanationSvg({
+        caseId: p.caseId,
+        probPd: p.probPd,
+        roiAttention: p.roiAttention,
+        rois: (p.details ?? []).map((d) => ({
+          roiId: d.roiId,
+          slices: d.slices,
+          depth: d.depth,
+          size: d.size,
+          valid: d.valid,
+          sliceAttention: p.sliceAttention[d.roiId]!,
+          predicted: d.predicted,
+          truth: d.masks,
+          classNames: d.classNames,
+        })),
+      });
+      const out = values.out ?? `${path.basename(path.resolve(values.case))}.explain.svg`;
+      fs.writeFileSync(out, svg);
+      io.out(`${p.caseId}: P(PD) = ${p.probPd.toFixed(3)} -> ${p.pred ? 'PD' : 'HC'}; wrote ${out}`);
+      return 0;
+    } finally {
+      mrn.dispose();
+    }
+  },
+};

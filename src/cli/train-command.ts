@@ -1,0 +1,144 @@
+import { selectBackend } from '../backend.js';
+import { loadPdcadCases } from '../data/pdcad.js';
+import { MrnError } from '../errors.js';
+import { PRETRAINED_WEIGHTS_NOTE } from '../train/backbone.js';
+import { formatMetric } from '../train/metrics.js';
+import { crossValidate, type MrnRunConfig } from '../train/run.js';
+import type { CliCommand, CliIO } from './command.js';
+import { intOption, parseCommandArgs } from './command.js';
+
+/** Parses a positive number option. */
+export function numberOption(
+  command: string,
+  name: string,
+  value: string | undefined,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new MrnError('E_USAGE', `mrn ${command}: --${name} must be a positive number, got '${value}'`);
+  }
+  return n;
+}
+
+/** Selects the backend the training commands use (wasm speed-ups on) and reports it. */
+export async function selectCliBackend(io: CliIO): Promise<void> {
+  const report = await selectBackend({ optimizeWasm: true });
+  io.err(`backend: ${report.backend} (${report.pkg}), ${report.threads} thread(s)`);
+}
+
+/** `mrn train`: trains MRN (cross-validated) on a PDCAD-layout folder. */
+export const trainCommand: CliCommand = {
+  name: 'train',
+  summary: 'train MRN on a data folder (k-fold cross-validation, checkpoints, metrics, plots)',
+  help: `Usage: mrn train --data DIR --labels CSV [options]
+
+Trains MRN with a frozen slice encoder: every case is preprocessed and encoded once (plus cached
+augmentation variants), then the ROI branches and fusion head train on the cached features. With
+--folds k >= 2 it cross-validates (the k fold models form the ensemble that 'mrn predict' uses); with
+--folds 1 it trains one model (20% of the cases held out for early stopping). Rerunning the same
+command resumes an interrupted run from its last checkpoints.
+
+Data: one folder per case (RJPD_###/ with QSM.nii.gz, NM.nii.gz, QSM_mask.nii.gz, NM_mask.nii.gz) and
+a CSV 'case,label' (1 = PD, 0 = HC). Cases whose files are broken are reported and skipped.
+
+Options:
+  --data DIR          folder of case folders (required)
+  --labels CSV        case,label CSV (required)
+  --backbone PATH     DINOv2 folder (config.json + model.safetensors), .safetensors or .onnx file.
+                      Default: a small randomly initialised ViT (offline; pretrained weights recommended)
+  --folds K           cross-validation folds; 1 = a single model (default 5)
+  --out DIR           run folder (default runs/mrn)
+  --epochs N          epochs per model (default 30)
+  --batch-size N      patients per batch, >= 4 (default 8)
+  --lr X              peak learning rate, Adam with warm-up + cosine (default 3e-4)
+  --patience N        early-stopping patience in epochs (default 10)
+  --size S            slice size in pixels, a multiple of 14 (default 224)
+  --variants N        cached augmentation variants per case (default 4)
+  --embed-dim E       token width of the heads (default 256)
+  --seed N            seed of folds, batches and augmentation (default 0)
+  --help              show this help
+
+Writes OUT/model.json (the ensemble for 'mrn predict'/'mrn eval'), OUT/fold-i/{best,last}/ checkpoints,
+OUT/fold-i/epochs.jsonl (one JSON line per epoch), OUT/metrics.json (per-fold and pooled accuracy,
+balanced accuracy, AUC, sensitivity, specificity with bootstrap 95% CIs), OUT/cv-predictions.csv and
+OUT/plots/{training-curves,roc}.svg.
+
+Exit codes: 0 trained (skipped cases are listed on stderr and in metrics.json), 2 usage, 3 missing
+data, 5 too few usable cases, 6 a checkpoint in OUT belongs to other settings, 7 backend.`,
+  async run(argv, io) {
+    const { values } = parseCommandArgs('train', argv, {
+      data: { type: 'string' },
+      labels: { type: 'string' },
+      backbone: { type: 'string' },
+      folds: { type: 'string' },
+      out: { type: 'string' },
+      epochs: { type: 'string' },
+      'batch-size': { type: 'string' },
+      lr: { type: 'string' },
+      patience: { type: 'string' },
+      size: { type: 'string' },
+      variants: { type: 'string' },
+      'embed-dim': { type: 'string' },
+      seed: { type: 'string' },
+      help: { type: 'boolean' },
+    });
+    if (values.help) {
+      io.out(this.help);
+      return 0;
+    }
+    if (!values.data) throw new MrnError('E_USAGE', "mrn train: --data is required; see 'mrn train --help'");
+    if (!values.labels)
+      throw new MrnError('E_USAGE', "mrn train: --labels is required; see 'mrn train --help'");
+    const folds = intOption('train', 'folds', values.folds, 5);
+    if (folds < 1) throw new MrnError('E_USAGE', 'mrn train: --folds must be >= 1');
+    const size = intOption('train', 'size', values.size, 224);
+    if (size < 14 || size % 14 !== 0)
+      throw new MrnError('E_USAGE', `mrn train: --size must be a multiple of 14, got ${size}`);
+    const outDir = values.out ?? 'runs/mrn';
+    const config: MrnRunConfig = {
+      backbone: values.backbone,
+      preprocessing: { size },
+      variants: intOption('train', 'variants', values.variants, 4),
+      model: { embedDim: intOption('train', 'embed-dim', values['embed-dim'], 256) },
+      train: {
+        epochs: intOption('train', 'epochs', values.epochs, 30),
+        batchSize: intOption('train', 'batch-size', values['batch-size'], 8),
+        learningRate: numberOption('train', 'lr', values.lr, 3e-4),
+        patience: intOption('train', 'patience', values.patience, 10),
+        seed: intOption('train', 'seed', values.seed, 0),
+      },
+    };
+    if (!values.backbone) io.err(PRETRAINED_WEIGHTS_NOTE);
+    await selectCliBackend(io);
+    const cohort = await loadPdcadCases(values.data, { labels: values.labels });
+    for (const p of cohort.problems) {
+      io.err(`${p.severity === 'error' ? 'skipped' : 'warning'} ${p.caseId}: ${p.reason} [${p.code}]`);
+    }
+    const labelled = cohort.cases.filter((c) => c.label === 0 || c.label === 1);
+    io.err(`${labelled.length} labelled cases (${cohort.excluded.length} excluded)`);
+    const result = await crossValidate(labelled, folds, config, { outDir, log: (l) => io.err(l) });
+    for (const f of result.failed) io.err(`skipped ${f.caseId}: ${f.error.message}`);
+    const r = result.report;
+    if (r) {
+      io.out(
+        `MRN ${folds}-fold cross-validation on ${r.predictions.length} cases (backbone: ${result.backbone.kind})`,
+      );
+      io.out(`  accuracy           ${formatMetric(r.pooled.accuracy)}`);
+      io.out(`  balanced accuracy  ${formatMetric(r.pooled.balancedAccuracy)}`);
+      io.out(`  ROC AUC            ${formatMetric(r.pooled.auc)}`);
+      io.out(`  sensitivity        ${formatMetric(r.pooled.sensitivity)}`);
+      io.out(`  specificity        ${formatMetric(r.pooled.specificity)}`);
+      const c = r.pooled.confusion;
+      io.out(`  confusion          TP ${c.tp}  FN ${c.fn}  TN ${c.tn}  FP ${c.fp}`);
+    } else {
+      io.out(
+        `MRN trained on ${labelled.length - result.failed.length} cases (backbone: ${result.backbone.kind})`,
+      );
+    }
+    io.out(`model: ${outDir} (mrn predict --model ${outDir} ...)`);
+    result.models.forEach((m) => m.dispose());
+    return 0;
+  },
+};

@@ -1,0 +1,376 @@
+/**
+ * The library-level predictor: `loadMrn(dir)` loads a trained run (the ensemble manifest `model.json`
+ * that training writes, or a single checkpoint folder) with its backbone, and predicts cases from
+ * their folder or from volumes already in memory. The backbone is checked against the one the model
+ * was trained on (sha256 of its weights); a mismatch is refused, never silently used.
+ */
+
+import * as tf from '@tensorflow/tfjs';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { RoiSample } from '../data/augment/sample.js';
+import { writeNifti } from '../data/nifti.js';
+import {
+  type PdcadCase,
+  type PdcadFileRole,
+  PDCAD_FILE_ROLES,
+  preprocessCase,
+  type PreprocessedCase,
+  type PreprocessOptions,
+} from '../data/pdcad.js';
+import type { Volume } from '../data/volume.js';
+import { MrnError } from '../errors.js';
+import { MultiRoiNet } from '../layers/multi-roi-net.js';
+import { SliceEncoder } from '../layers/slice-encoder.js';
+import type { MrnBatch, RoiFeatureInput } from '../layers/types.js';
+import {
+  backboneWeightsFile,
+  loadVitWeights,
+  type ResolvedBackbone,
+  resolveBackbone,
+} from '../train/backbone.js';
+import { type CheckpointBackbone, readCheckpointMeta, sha256File } from '../train/checkpoint.js';
+import type { EnsembleManifest } from '../train/run.js';
+
+/** A case given as its four volumes (co-registered, as read by {@link readNifti}). */
+export type CaseVolumes = Record<PdcadFileRole, Volume>;
+
+/** A case to predict: its folder, a case record, or its volumes. */
+export type CaseInput = string | Pick<PdcadCase, 'id' | 'files'> | { id?: string; volumes: CaseVolumes };
+
+/** Per-ROI details of a prediction, for explanations. */
+export interface RoiPredictionDetail {
+  roiId: string;
+  /** The preprocessed slices `[D, S, S]` the model saw. */
+  slices: Float32Array;
+  depth: number;
+  size: number;
+  valid: Uint8Array;
+  /** The reference masks from the case's mask files `[D, S, S]`. */
+  masks: Int32Array;
+  /** Aux-head classes `[D, S, S]` (argmax of the ensemble's mean probabilities). */
+  predicted: Int32Array;
+  /** Class names (1..) of the ROI. */
+  classNames: string[];
+}
+
+/** One case's prediction. */
+export interface MrnCasePrediction {
+  caseId: string;
+  /** Probability of PD (mean over the ensemble members). */
+  probPd: number;
+  /** 1 = PD, 0 = HC (`probPd >= 0.5`). */
+  pred: 0 | 1;
+  /** Per ROI: slice attention weights (mean over members). */
+  sliceAttention: Record<string, number[]>;
+  /** Attention of the patient fusion over ROIs (mean over members), when the model has it. */
+  roiAttention?: Record<string, number>;
+  /** Each member's PD probability. */
+  memberProbs: number[];
+  /** With `explain: true`: slices, masks and aux segmentation per ROI. */
+  details?: RoiPredictionDetail[];
+}
+
+/** A loaded model (ensemble) ready to predict. */
+export interface MrnPredictor {
+  /** Number of ensemble members. */
+  readonly members: number;
+  /** The backbone the model was trained on (and now runs with). */
+  readonly backbone: CheckpointBackbone;
+  /** The preprocessing settings of training (also used here). */
+  readonly preprocessing: PreprocessOptions & { variants?: number };
+  /** ROI ids in model order. */
+  readonly roiIds: string[];
+  /** Predicts one case. Throws `MrnError`s naming the case when its files are unusable. */
+  predictCase(input: CaseInput, options?: { explain?: boolean }): Promise<MrnCasePrediction>;
+  /** Frees every model and the backbone. */
+  dispose(): void;
+}
+
+/** Options of {@link loadMrn}. */
+export interface LoadMrnOptions {
+  /**
+   * The backbone to run with (DINOv2 folder, `.safetensors` or `.onnx`). Default: the one recorded at
+   * training (the run's saved random backbone, or the recorded path). Refused when its sha256 differs
+   * from the recorded one.
+   */
+  backbone?: string;
+}
+
+function findCaseFiles(dir: string): Record<PdcadFileRole, string> {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new MrnError('E_FILE_NOT_FOUND', 'case folder not found', {
+      file: dir,
+      caseId: path.basename(dir),
+    });
+  }
+  const files = {} as Record<PdcadFileRole, string>;
+  for (const role of PDCAD_FILE_ROLES) {
+    const found = ['.nii.gz', '.nii']
+      .map((ext) => path.join(dir, `${role}${ext}`))
+      .find((f) => fs.existsSync(f));
+    if (!found) {
+      throw new MrnError('E_FILE_NOT_FOUND', `missing ${role}.nii.gz`, {
+        file: path.join(dir, `${role}.nii.gz`),
+        caseId: path.basename(dir),
+      });
+    }
+    files[role] = found;
+  }
+  return files;
+}
+
+function resolveMembers(dir: string): {
+  members: string[];
+  backbone: CheckpointBackbone;
+  preprocessing: unknown;
+  root: string;
+} {
+  const manifestFile = path.join(dir, 'model.json');
+  if (fs.existsSync(manifestFile)) {
+    const m = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as EnsembleManifest;
+    if (m.format === 'mrn-ensemble') {
+      if (!Array.isArray(m.members) || m.members.length === 0) {
+        throw new MrnError('E_CHECKPOINT', 'ensemble manifest lists no members', { file: manifestFile });
+      }
+      return {
+        members: m.members.map((p) => path.join(dir, p)),
+        backbone: m.backbone,
+        preprocessing: m.preprocessing,
+        root: dir,
+      };
+    }
+  }
+  const meta = readCheckpointMeta(dir);
+  return {
+    members: [dir],
+    backbone: meta.backbone,
+    preprocessing: meta.preprocessing,
+    root: path.resolve(dir, '..', '..'),
+  };
+}
+
+async function loadBackboneFor(
+  recorded: CheckpointBackbone,
+  root: string,
+  requested: string | undefined,
+): Promise<ResolvedBackbone> {
+  const mismatch = (actual: string, where: string) =>
+    new MrnError(
+      'E_CHECKPOINT',
+      `backbone ${where} does not match the one the model was trained on (sha256 ${actual.slice(0, 12)}… vs ${recorded.sha256.slice(0, 12)}…${recorded.path ? `, trained with ${recorded.path}` : ''})`,
+      { file: where, details: { expected: recorded.sha256, actual } },
+    );
+  if (requested) {
+    if (recorded.kind === 'random') {
+      throw new MrnError(
+        'E_CHECKPOINT',
+        `the model was trained on the random default backbone (saved with the run), not on ${requested}; omit --backbone`,
+        { file: requested },
+      );
+    }
+    const actual = sha256File(backboneWeightsFile(requested));
+    if (actual !== recorded.sha256) throw mismatch(actual, requested);
+    return resolveBackbone(requested);
+  }
+  if (recorded.kind === 'random') {
+    const candidates = [path.join(root, 'backbone'), ...(recorded.path ? [recorded.path] : [])];
+    const dir = candidates.find((c) => fs.existsSync(path.join(c, 'backbone.bin')));
+    if (!dir) {
+      throw new MrnError(
+        'E_CHECKPOINT',
+        `the run's saved backbone is missing (looked in ${candidates.join(', ')})`,
+        {
+          file: root,
+        },
+      );
+    }
+    const actual = sha256File(path.join(dir, 'backbone.bin'));
+    if (actual !== recorded.sha256) throw mismatch(actual, dir);
+    const vit = loadVitWeights(dir);
+    return { backbone: vit, vit, info: recorded, dispose: () => void vit.dispose() };
+  }
+  if (recorded.path && fs.existsSync(recorded.path)) {
+    const actual = sha256File(backboneWeightsFile(recorded.path));
+    if (actual !== recorded.sha256) throw mismatch(actual, recorded.path);
+    return resolveBackbone(recorded.path);
+  }
+  throw new MrnError(
+    'E_CHECKPOINT',
+    `the model was trained on ${recorded.kind} backbone ${recorded.path ?? '(unknown path)'}, which is not there; pass it with --backbone / { backbone }`,
+  );
+}
+
+async function casePreprocessed(input: CaseInput, prep: PreprocessOptions): Promise<PreprocessedCase> {
+  if (typeof input === 'string') {
+    const id = path.basename(path.resolve(input));
+    return preprocessCase({ id, label: undefined, files: findCaseFiles(input) }, prep);
+  }
+  if ('files' in input) return preprocessCase({ id: input.id, label: undefined, files: input.files }, prep);
+  // Volumes in memory: preprocessCase reads files, so write them to a private temporary folder.
+  const id = input.id ?? 'case';
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-case-'));
+  try {
+    const files = {} as Record<PdcadFileRole, string>;
+    for (const role of PDCAD_FILE_ROLES) {
+      const v = input.volumes[role];
+      if (!v) throw new MrnError('E_INVALID_ARGUMENT', `predictCase: volumes lack ${role}`, { caseId: id });
+      files[role] = path.join(tmp, `${role}.nii`);
+      await writeNifti(
+        v,
+        files[role],
+        role.endsWith('mask') ? { datatype: 'uint8' } : { datatype: 'float32' },
+      );
+    }
+    return await preprocessCase({ id, label: undefined, files }, prep);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Loads a trained MRN for prediction: `dir` is a run folder (with `model.json`, the ensemble of fold
+ * models) or one checkpoint folder (`.../best`).
+ *
+ * @throws MrnError `E_FILE_NOT_FOUND` / `E_CHECKPOINT` for a missing or foreign folder, and
+ *   `E_CHECKPOINT` when the given backbone is not the one the model was trained on.
+ *
+ * @example
+ * ```ts
+ * const mrn = await loadMrn('runs/cv5');
+ * const p = await mrn.predictCase('data/RJPD_201');   // { probPd: 0.83, pred: 1, sliceAttention, ... }
+ * mrn.dispose();
+ * ```
+ */
+export async function loadMrn(dir: string, options: LoadMrnOptions = {}): Promise<MrnPredictor> {
+  if (!fs.existsSync(dir)) throw new MrnError('E_FILE_NOT_FOUND', 'model folder not found', { file: dir });
+  const { members, backbone: recorded, preprocessing, root } = resolveMembers(dir);
+  const resolved = await loadBackboneFor(recorded, root, options.backbone);
+  const models: MultiRoiNet[] = [];
+  try {
+    for (const m of members) {
+      const meta = readCheckpointMeta(m);
+      if (meta.backbone.sha256 !== recorded.sha256) {
+        throw new MrnError('E_CHECKPOINT', 'ensemble members were trained on different backbones', {
+          file: m,
+        });
+      }
+      models.push(await MultiRoiNet.load(path.join(m, 'model')));
+    }
+  } catch (error) {
+    models.forEach((m) => m.dispose());
+    resolved.dispose();
+    throw error;
+  }
+  const encoder = new SliceEncoder({ name: 'predict_slice_encoder', backbone: resolved.backbone });
+  if (encoder.backbone.embedDim !== models[0]!.config.backboneDim) {
+    models.forEach((m) => m.dispose());
+    resolved.dispose();
+    throw new MrnError(
+      'E_CHECKPOINT',
+      `backbone width ${encoder.backbone.embedDim} does not match the model's ${models[0]!.config.backboneDim}`,
+    );
+  }
+  const prep = preprocessing as PreprocessOptions & { variants?: number };
+  const roiIds = models[0]!.roiIds;
+
+  const predictCase = async (
+    input: CaseInput,
+    opts: { explain?: boolean } = {},
+  ): Promise<MrnCasePrediction> => {
+    const pre = await casePreprocessed(input, prep);
+    const rois: Record<string, RoiFeatureInput> = {};
+    const owned: tf.Tensor[] = [];
+    try {
+      for (const roi of pre.rois) {
+        const s: RoiSample = roi;
+        const slices = tf.tensor5d(s.slices, [1, s.depth, s.size, s.size, 1]);
+        const valid = tf.tensor2d(Float32Array.from(s.valid), [1, s.depth]);
+        owned.push(slices, valid);
+        const f = await encoder.encode(slices, { valid });
+        owned.push(f.patch, f.cls);
+        rois[roi.roiId] = { patch: f.patch, cls: f.cls, valid };
+      }
+      const batch: MrnBatch = { rois };
+      const probs: number[] = [];
+      const att: Record<string, number[]>[] = [];
+      const roiAtt: Record<string, number>[] = [];
+      const segSum: Record<string, tf.Tensor> = {};
+      for (const model of models) {
+        const read = tf.tidy(() => {
+          const o = model.apply(batch, { training: false });
+          if (opts.explain) {
+            for (const id of o.roiIds) {
+              const p = tf.softmax(o.segLogits[id]!);
+              const prev = segSum[id];
+              segSum[id] = tf.keep(prev ? tf.add(prev, p) : p);
+              if (prev) prev.dispose();
+            }
+          }
+          return {
+            prob: tf.softmax(o.logits).slice([0, 1], [1, 1]).reshape([1]),
+            att: o.roiIds.map((id) => o.sliceAttention[id]!.reshape([-1])),
+            roiAtt: o.roiAttention?.reshape([-1]),
+          };
+        });
+        probs.push(read.prob.dataSync()[0]!);
+        att.push(Object.fromEntries(roiIds.map((id, k) => [id, Array.from(read.att[k]!.dataSync())])));
+        if (read.roiAtt)
+          roiAtt.push(Object.fromEntries(roiIds.map((id, k) => [id, read.roiAtt!.dataSync()[k]!])));
+        tf.dispose([read.prob, ...read.att, ...(read.roiAtt ? [read.roiAtt] : [])]);
+      }
+      const n = models.length;
+      const probPd = probs.reduce((a, b) => a + b, 0) / n;
+      const sliceAttention = Object.fromEntries(
+        roiIds.map((id) => [id, att[0]![id]!.map((_, d) => att.reduce((s, a) => s + a[id]![d]!, 0) / n)]),
+      );
+      const roiAttention = roiAtt.length
+        ? Object.fromEntries(roiIds.map((id) => [id, roiAtt.reduce((s, a) => s + a[id]!, 0) / n]))
+        : undefined;
+      let details: RoiPredictionDetail[] | undefined;
+      if (opts.explain) {
+        details = pre.rois.map((roi) => {
+          const cls = tf.tidy(() => tf.argMax(segSum[roi.roiId]!, -1).reshape([-1]));
+          const predicted = Int32Array.from(cls.dataSync());
+          cls.dispose();
+          const def = (prep.rois ?? []).find((r) => r.id === roi.roiId);
+          return {
+            roiId: roi.roiId,
+            slices: roi.slices,
+            depth: roi.depth,
+            size: roi.size,
+            valid: roi.valid,
+            masks: roi.masks,
+            predicted,
+            classNames: def ? def.classes.map((c) => c.name).slice(1) : [],
+          };
+        });
+      }
+      tf.dispose(Object.values(segSum));
+      return {
+        caseId: pre.caseId,
+        probPd,
+        pred: probPd >= 0.5 ? 1 : 0,
+        sliceAttention,
+        roiAttention,
+        memberProbs: probs,
+        details,
+      };
+    } finally {
+      tf.dispose(owned);
+    }
+  };
+
+  return {
+    members: models.length,
+    backbone: recorded,
+    preprocessing: prep,
+    roiIds,
+    predictCase,
+    dispose: () => {
+      models.forEach((m) => m.dispose());
+      resolved.dispose();
+    },
+  };
+}

@@ -1,0 +1,211 @@
+/**
+ * Cross-validation on cached features: k stratified folds, one model per fold (trained with an inner
+ * stratified validation split for early stopping), out-of-fold predictions pooled over all cases,
+ * per-fold and pooled metrics with bootstrap confidence intervals, and the fold models kept as an
+ * ensemble (mean PD probability).
+ */
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { stratifiedKFold, stratifiedSplit } from '../data/folds.js';
+import { MrnError } from '../errors.js';
+import { MultiRoiNet, type MultiRoiNetConfig } from '../layers/multi-roi-net.js';
+import { type CasePrediction, predictFromFeatures } from './evaluate.js';
+import type { FeatureSource, LabelledCase } from './feature-batch.js';
+import { binaryMetrics, type BinaryMetrics, type BootstrapOptions } from './metrics.js';
+import { type CheckpointContext, trainOnFeatures, type TrainOptions } from './trainer.js';
+
+/** Settings of {@link crossValidateOnFeatures}. */
+export interface CrossValidationConfig {
+  /** The complete model configuration (ROIs, backbone width, slice size...). */
+  model: MultiRoiNetConfig;
+  /** Training settings of every fold. */
+  train?: TrainOptions;
+  /** Fraction of each fold's training cases held out for early stopping (0: none). Default 0.2. */
+  valFraction?: number;
+  /** Seed of the fold assignment. Default: the training seed (0). */
+  foldSeed?: number;
+  /** Bootstrap settings of the confidence intervals. Default 1000 resamples, seed 0. */
+  bootstrap?: BootstrapOptions;
+}
+
+/** One fold's outcome. */
+export interface FoldResult {
+  /** 0-based fold index. */
+  fold: number;
+  trainCases: number;
+  valCases: number;
+  testCases: number;
+  bestEpoch: number;
+  /** Metrics on the fold's held-out cases. */
+  metrics: BinaryMetrics;
+  /** Out-of-fold predictions. */
+  predictions: Array<CasePrediction & { label: number }>;
+}
+
+/** What {@link crossValidateOnFeatures} returns. */
+export interface CrossValidationReport {
+  k: number;
+  folds: FoldResult[];
+  /** Metrics of all out-of-fold predictions together. */
+  pooled: BinaryMetrics;
+  /** Every case's out-of-fold prediction, in input order. */
+  predictions: Array<CasePrediction & { label: number; fold: number }>;
+  /** The fold models (best epoch each): the ensemble. The caller disposes them. */
+  models: MultiRoiNet[];
+  /** Folders of the fold checkpoints (`fold-<i>/best`), when `outDir` was given. */
+  checkpointDirs: string[];
+}
+
+/**
+ * The inner train/validation split of a training set. Validation is skipped (all cases train) when
+ * `valFraction` is 0 or the split would leave fewer than two cases of a class to train on (the
+ * contrastive loss needs two per class in every batch) or an empty validation class.
+ */
+export function innerSplit<T extends LabelledCase>(
+  cases: readonly T[],
+  valFraction: number,
+  seed: number,
+  log?: (line: string) => void,
+): { train: T[]; val: T[] } {
+  if (valFraction <= 0) return { train: [...cases], val: [] };
+  const count = (xs: readonly T[], y: number) => xs.filter((c) => c.label === y).length;
+  try {
+    const split = stratifiedSplit(cases, valFraction, seed);
+    if (
+      count(split.train, 0) >= 2 &&
+      count(split.train, 1) >= 2 &&
+      count(split.val, 0) >= 1 &&
+      count(split.val, 1) >= 1
+    ) {
+      return split;
+    }
+  } catch (error) {
+    if (!(error instanceof MrnError)) throw error;
+  }
+  log?.(`too few cases for a validation split (${cases.length}); training without early stopping`);
+  return { train: [...cases], val: [] };
+}
+
+/** Mean PD probability and attention of several models (an ensemble) on cached features. */
+export async function predictEnsembleFromFeatures(
+  models: readonly MultiRoiNet[],
+  source: FeatureSource,
+  caseIds: readonly string[],
+): Promise<CasePrediction[]> {
+  if (models.length === 0) throw new MrnError('E_INVALID_ARGUMENT', 'predictEnsembleFromFeatures: no models');
+  const all: CasePrediction[][] = [];
+  for (const m of models) all.push(await predictFromFeatures(m, source, caseIds));
+  return averagePredictions(all);
+}
+
+/** Averages per-model predictions of the same cases (probabilities and attention weights). */
+export function averagePredictions(all: readonly CasePrediction[][]): CasePrediction[] {
+  const n = all.length;
+  return all[0]!.map((first, i) => {
+    const mean = (f: (p: CasePrediction) => number) => all.reduce((s, preds) => s + f(preds[i]!), 0) / n;
+    const sliceAttention: Record<string, number[]> = {};
+    for (const roi of Object.keys(first.sliceAttention)) {
+      sliceAttention[roi] = first.sliceAttention[roi]!.map((_, d) => mean((p) => p.sliceAttention[roi]![d]!));
+    }
+    const roiAttention = first.roiAttention
+      ? Object.fromEntries(Object.keys(first.roiAttention).map((r) => [r, mean((p) => p.roiAttention![r]!)]))
+      : undefined;
+    return { caseId: first.caseId, probPd: mean((p) => p.probPd), sliceAttention, roiAttention };
+  });
+}
+
+/**
+ * k-fold cross-validation of MRN on cached features. With `outDir`, each fold trains into
+ * `outDir/fold-<i>/` (best and last checkpoints, epoch log) and an interrupted run resumes fold by fold.
+ */
+export async function crossValidateOnFeatures(
+  source: FeatureSource,
+  cases: readonly LabelledCase[],
+  k: number,
+  config: CrossValidationConfig,
+  io: {
+    outDir?: string;
+    checkpoint?: CheckpointContext;
+    progress?: false | { write(chunk: string): unknown; isTTY?: boolean };
+    log?: (line: string) => void;
+  } = {},
+): Promise<CrossValidationReport> {
+  const seed = config.foldSeed ?? config.train?.seed ?? 0;
+  const valFraction = config.valFraction ?? 0.2;
+  const folds = stratifiedKFold(cases, k, seed);
+  const results: FoldResult[] = [];
+  const models: MultiRoiNet[] = [];
+  const checkpointDirs: string[] = [];
+  const foldOf = new Map<string, number>();
+  try {
+    for (const fold of folds) {
+      const split = innerSplit(fold.train, valFraction, seed + 1 + fold.index, io.log);
+      io.log?.(
+        `fold ${fold.index + 1}/${k}: ${split.train.length} train, ${split.val.length} val, ${fold.test.length} test cases`,
+      );
+      const outDir = io.outDir ? path.join(io.outDir, `fold-${fold.index + 1}`) : undefined;
+      const model = new MultiRoiNet({ ...config.model, seed: (config.model.seed ?? 0) + fold.index });
+      const result = await trainOnFeatures({
+        model,
+        source,
+        train: split.train,
+        val: split.val,
+        options: config.train,
+        outDir,
+        checkpoint: io.checkpoint,
+        loadModel: (dir) => MultiRoiNet.load(dir),
+        fold: fold.index,
+        progress: io.progress,
+        log: io.log,
+      });
+      models.push(result.model);
+      if (outDir) checkpointDirs.push(path.join(outDir, 'best'));
+      const preds = await predictFromFeatures(
+        result.model,
+        source,
+        fold.test.map((c) => c.caseId),
+      );
+      const labelled = preds.map((p, i) => ({ ...p, label: fold.test[i]!.label }));
+      const metrics = binaryMetrics(
+        labelled.map((p) => p.label),
+        labelled.map((p) => p.probPd),
+        config.bootstrap,
+      );
+      io.log?.(
+        `fold ${fold.index + 1}/${k}: test accuracy ${metrics.accuracy.value.toFixed(3)}, AUC ${metrics.auc.value.toFixed(3)} (best epoch ${result.bestEpoch})`,
+      );
+      for (const c of fold.test) foldOf.set(c.caseId, fold.index);
+      results.push({
+        fold: fold.index,
+        trainCases: split.train.length,
+        valCases: split.val.length,
+        testCases: fold.test.length,
+        bestEpoch: result.bestEpoch,
+        metrics,
+        predictions: labelled,
+      });
+    }
+  } catch (error) {
+    for (const m of models) m.dispose();
+    throw error;
+  }
+  const byId = new Map(results.flatMap((r) => r.predictions.map((p) => [p.caseId, p] as const)));
+  const predictions = cases.map((c) => ({ ...byId.get(c.caseId)!, fold: foldOf.get(c.caseId)! }));
+  const pooled = binaryMetrics(
+    predictions.map((p) => p.label),
+    predictions.map((p) => p.probPd),
+    config.bootstrap,
+  );
+  if (io.outDir) {
+    fs.mkdirSync(io.outDir, { recursive: true });
+    const rows = predictions.map(
+      (p) => `${p.caseId},${p.label},${p.fold + 1},${p.probPd.toFixed(6)},${p.probPd >= 0.5 ? 1 : 0}`,
+    );
+    fs.writeFileSync(
+      path.join(io.outDir, 'cv-predictions.csv'),
+      ['case,label,fold,prob_pd,pred', ...rows].join('\n') + '\n',
+    );
+  }
+  return { k, folds: results, pooled, predictions, models, checkpointDirs };
+}

@@ -1,0 +1,260 @@
+/**
+ * The frozen-backbone path: every case is preprocessed once, augmented into a fixed number of
+ * variants (variant 0 unaugmented, the others drawn from a seed tied to the case id, so adding or
+ * reordering cases never changes another case's variants), and every variant's slices are encoded
+ * once by the slice encoder. Features go to a {@link FeatureCache} (outside the tfjs heap, float16
+ * and disk spilling optional); the masks and validity flags the aux head needs are kept beside them,
+ * compressed. Training then draws one cached variant per case per epoch and never runs the backbone.
+ */
+
+import * as tf from '@tensorflow/tfjs';
+import { deflateSync, inflateSync } from 'fflate';
+import { MrnError } from '../errors.js';
+import {
+  augmentCaseRois,
+  createRoiAugmentation,
+  type AugmentationOptions,
+} from '../data/augment/pipeline.js';
+import type { RoiSample } from '../data/augment/sample.js';
+import {
+  type PdcadCase,
+  preprocessCase,
+  type PreprocessedCase,
+  type PreprocessOptions,
+  resolvePreprocessOptions,
+} from '../data/pdcad.js';
+import { FeatureCache, type FeatureCacheOptions } from '../layers/feature-cache.js';
+import type { SliceEncoder } from '../layers/slice-encoder.js';
+import { createRng } from '../rng.js';
+import type { FeatureSource, RoiFeatures } from './feature-batch.js';
+import { ProgressBar } from './progress.js';
+
+interface RoiMeta {
+  depth: number;
+  size: number;
+  tokens: number;
+  embedDim: number;
+  valid: Uint8Array;
+  /** Class ids as uint8, deflated (masks are mostly background and compress ~50x). */
+  masks: Uint8Array;
+}
+
+/** A {@link FeatureSource} over a {@link FeatureCache}, with the masks and validity of every entry. */
+export class CachedFeatureSource implements FeatureSource {
+  readonly cache: FeatureCache;
+  private readonly meta = new Map<string, RoiMeta>();
+
+  constructor(
+    readonly roiIds: readonly string[],
+    readonly variants: number,
+    cacheOptions: FeatureCacheOptions = {},
+  ) {
+    this.cache = new FeatureCache(cacheOptions);
+  }
+
+  private static key(caseId: string, roiId: string, variant: number): string {
+    return JSON.stringify([caseId, roiId, variant]);
+  }
+
+  /** True when every ROI and variant of the case is cached. */
+  hasCase(caseId: string): boolean {
+    for (const roi of this.roiIds) {
+      for (let v = 0; v < this.variants; v++)
+        if (!this.meta.has(CachedFeatureSource.key(caseId, roi, v))) return false;
+    }
+    return true;
+  }
+
+  /** Stores one ROI of one variant: its encoded slices (`[1, D, N, E]`, `[1, D, E]`) and its sample. */
+  async put(
+    caseId: string,
+    roiId: string,
+    variant: number,
+    sample: RoiSample,
+    encoded: { patch: tf.Tensor4D; cls: tf.Tensor3D },
+  ): Promise<void> {
+    const [, d, n, e] = encoded.patch.shape;
+    if (d !== sample.depth) {
+      throw new MrnError(
+        'E_INTERNAL',
+        `CachedFeatureSource.put: ${d} encoded slices for a ${sample.depth}-slice sample`,
+        { caseId },
+      );
+    }
+    await this.cache.putBatch([{ caseId, variant: `${roiId}:${variant}` }], roiId, encoded);
+    const masks = new Uint8Array(sample.masks.length);
+    for (let i = 0; i < masks.length; i++) masks[i] = sample.masks[i]!;
+    this.meta.set(CachedFeatureSource.key(caseId, roiId, variant), {
+      depth: d,
+      size: sample.size,
+      tokens: n,
+      embedDim: e,
+      valid: Uint8Array.from(sample.valid, (v) => (v ? 1 : 0)),
+      masks: deflateSync(masks, { level: 1 }),
+    });
+  }
+
+  get(caseId: string, roiId: string, variant: number): RoiFeatures {
+    const m = this.meta.get(CachedFeatureSource.key(caseId, roiId, variant));
+    if (!m) {
+      throw new MrnError('E_INVALID_ARGUMENT', `no cached features for ROI '${roiId}', variant ${variant}`, {
+        caseId,
+      });
+    }
+    const patch = new Float32Array(m.depth * m.tokens * m.embedDim);
+    const cls = new Float32Array(m.depth * m.embedDim);
+    for (let s = 0; s < m.depth; s++) {
+      const f = this.cache.get({ caseId, roiId, slice: s, variant: `${roiId}:${variant}` });
+      if (!f) throw new MrnError('E_INTERNAL', `feature cache lost slice ${s} of ROI '${roiId}'`, { caseId });
+      patch.set(f.patch, s * m.tokens * m.embedDim);
+      cls.set(f.cls, s * m.embedDim);
+    }
+    const masks = Int32Array.from(inflateSync(m.masks));
+    return {
+      depth: m.depth,
+      tokens: m.tokens,
+      embedDim: m.embedDim,
+      patch,
+      cls,
+      valid: m.valid,
+      size: m.size,
+      masks,
+    };
+  }
+
+  /** Frees the cache (and its spill files). */
+  clear(): void {
+    this.cache.clear();
+    this.meta.clear();
+  }
+}
+
+/** Options of {@link extractFeatures}. */
+export interface ExtractFeaturesOptions {
+  /** Preprocessing (ROIs, slice size S, intensity). Default: {@link preprocessCase}'s. */
+  preprocessing?: PreprocessOptions;
+  /** Cached variants per case (variant 0 is unaugmented). Default 4. */
+  variants?: number;
+  /** Augmentation ranges for variants 1.. Default: the pipeline's. */
+  augmentation?: AugmentationOptions;
+  /** Seed of the augmentation draws. Default 0. */
+  seed?: number;
+  /** Feature cache settings (precision, memory budget, spill folder). */
+  cache?: FeatureCacheOptions;
+  /** Add to this source instead of a new one (e.g. more cases later). */
+  into?: CachedFeatureSource;
+  /** Progress bar stream, or false. Default `process.stderr`. */
+  progress?: false | { write(chunk: string): unknown; isTTY?: boolean };
+  /** Keep the preprocessed case of these ids (for plots). Default none. */
+  keepPreprocessed?: (caseId: string) => boolean;
+}
+
+/** A case that could not be processed, with why. */
+export interface FailedCase {
+  caseId: string;
+  error: Error;
+}
+
+/** What {@link extractFeatures} returns. */
+export interface ExtractFeaturesResult {
+  source: CachedFeatureSource;
+  /** Cases whose preprocessing or encoding failed (left out of `source`). */
+  failed: FailedCase[];
+  /** The preprocessed cases asked for by `keepPreprocessed`. */
+  preprocessed: Map<string, PreprocessedCase>;
+  /** Seconds spent. */
+  seconds: number;
+}
+
+/** A 32-bit FNV-1a hash of a string, so a case's augmentation seed depends on its id only. */
+export function hashString(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** The augmented variants of one preprocessed case: index 0 is the case itself. */
+export function caseVariants(
+  pre: PreprocessedCase,
+  variants: number,
+  seed: number,
+  rois: readonly Parameters<typeof createRoiAugmentation>[0][],
+  augmentation: AugmentationOptions = {},
+): RoiSample[][] {
+  const augs = rois.map((r) => createRoiAugmentation(r, augmentation));
+  const out: RoiSample[][] = [pre.rois];
+  for (let v = 1; v < variants; v++) {
+    const rng = createRng(hashString(pre.caseId) * 1024 + (seed % 1024) * 64 + v);
+    out.push(augmentCaseRois(pre.rois, augs, rng, augmentation.flipProbability).samples);
+  }
+  return out;
+}
+
+/**
+ * Preprocesses, augments and encodes `cases` into a feature source. A case that fails (unreadable
+ * file, missing nucleus) is recorded in `failed` and skipped; the others go on.
+ */
+export async function extractFeatures(
+  cases: ReadonlyArray<Pick<PdcadCase, 'id' | 'label' | 'files'>>,
+  encoder: SliceEncoder,
+  options: ExtractFeaturesOptions = {},
+): Promise<ExtractFeaturesResult> {
+  const t0 = Date.now();
+  const prep = resolvePreprocessOptions(options.preprocessing);
+  const variants = options.variants ?? 4;
+  if (!Number.isInteger(variants) || variants < 1) {
+    throw new MrnError('E_CONFIG', `extractFeatures: variants must be a positive integer, got ${variants}`);
+  }
+  const source =
+    options.into ??
+    new CachedFeatureSource(
+      prep.rois.map((r) => r.id),
+      variants,
+      options.cache,
+    );
+  if (source.variants !== variants) {
+    throw new MrnError(
+      'E_CONFIG',
+      `extractFeatures: the source holds ${source.variants} variants, asked for ${variants}`,
+    );
+  }
+  const failed: FailedCase[] = [];
+  const preprocessed = new Map<string, PreprocessedCase>();
+  const bar =
+    options.progress === false
+      ? undefined
+      : new ProgressBar({ total: cases.length, label: 'features', stream: options.progress });
+  for (const c of cases) {
+    if (source.hasCase(c.id)) {
+      bar?.tick(1, c.id);
+      continue;
+    }
+    try {
+      const pre = await preprocessCase(c, prep);
+      if (options.keepPreprocessed?.(c.id)) preprocessed.set(c.id, pre);
+      const all = caseVariants(pre, variants, options.seed ?? 0, prep.rois, options.augmentation);
+      for (let v = 0; v < variants; v++) {
+        for (let r = 0; r < prep.rois.length; r++) {
+          const sample = all[v]![r]!;
+          const slices = tf.tensor5d(sample.slices, [1, sample.depth, sample.size, sample.size, 1]);
+          const valid = tf.tensor2d(Float32Array.from(sample.valid), [1, sample.depth]);
+          let encoded: { patch: tf.Tensor4D; cls: tf.Tensor3D } | undefined;
+          try {
+            encoded = await encoder.encode(slices, { valid });
+            await source.put(c.id, prep.rois[r]!.id, v, sample, encoded);
+          } finally {
+            tf.dispose([slices, valid, ...(encoded ? [encoded.patch, encoded.cls] : [])]);
+          }
+        }
+      }
+    } catch (error) {
+      failed.push({ caseId: c.id, error: error instanceof Error ? error : new Error(String(error)) });
+    }
+    bar?.tick(1, c.id);
+  }
+  bar?.done(failed.length ? `${failed.length} failed` : undefined);
+  return { source, failed, preprocessed, seconds: (Date.now() - t0) / 1000 };
+}

@@ -1,0 +1,308 @@
+/**
+ * The whole training workflow from case folders: resolve the backbone, preprocess and encode every
+ * case once (frozen backbone, cached augmentation variants), cross-validate (or train one model),
+ * and write everything a person or `loadMrn` needs into one run folder:
+ *
+ * ```
+ * OUT/model.json           ensemble manifest (fold checkpoints, backbone, preprocessing) — loadMrn(OUT)
+ * OUT/backbone/            the random default backbone's weights (when no --backbone was given)
+ * OUT/fold-<i>/best|last/  checkpoints; OUT/fold-<i>/epochs.jsonl  the JSON epoch log
+ * OUT/metrics.json         per-fold and pooled metrics with 95% CIs, failed cases, timings, settings
+ * OUT/cv-predictions.csv   out-of-fold predictions (k >= 2)
+ * OUT/plots/               training-curves.svg, roc.svg
+ * ```
+ */
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AugmentationOptions } from '../data/augment/pipeline.js';
+import { type PdcadCase, type PreprocessOptions, resolvePreprocessOptions } from '../data/pdcad.js';
+import { MrnError } from '../errors.js';
+import type { FeatureCacheOptions } from '../layers/feature-cache.js';
+import { MultiRoiNet, type MultiRoiNetConfig, roiSpecsFromDefinitions } from '../layers/multi-roi-net.js';
+import { SliceEncoder } from '../layers/slice-encoder.js';
+import { rocSvg } from '../plots/roc-plot.js';
+import { trainingCurvesSvg } from '../plots/training-curves.js';
+import { MRN_VERSION } from '../version.js';
+import { type ResolvedBackbone, resolveBackbone, saveVitWeights } from './backbone.js';
+import type { CheckpointBackbone } from './checkpoint.js';
+import { crossValidateOnFeatures, type CrossValidationReport, innerSplit } from './cross-validate.js';
+import { readEpochLog, type EpochRecord } from './epoch-log.js';
+import { extractFeatures, type FailedCase } from './feature-extraction.js';
+import type { BootstrapOptions } from './metrics.js';
+import { rocCurve } from './metrics.js';
+import { type TrainOptions, resolveTrainOptions, trainOnFeatures } from './trainer.js';
+
+/** Everything a training run is configured by. Every field has a documented default. */
+export interface MrnRunConfig {
+  /** DINOv2 folder / `.safetensors` / `.onnx`; undefined: the small random default ViT. */
+  backbone?: string;
+  /** Preprocessing (ROIs, slice size S = 224, intensity). */
+  preprocessing?: PreprocessOptions;
+  /** Cached augmentation variants per case (variant 0 unaugmented). Default 4. */
+  variants?: number;
+  /** Augmentation ranges. Default: the pipeline's. */
+  augmentation?: AugmentationOptions;
+  /** Feature cache (precision, memory budget, spill folder). Default: float32, 1 GiB, spill into OUT/cache. */
+  cache?: FeatureCacheOptions;
+  /** Model sizes (ROIs, backbone width and slice size are filled in). Default: MultiRoiNet's. */
+  model?: Omit<MultiRoiNetConfig, 'rois' | 'backboneDim' | 'sliceSize' | 'patchSize'>;
+  /** Training settings per model. */
+  train?: TrainOptions;
+  /** Inner validation fraction for early stopping. Default 0.2. */
+  valFraction?: number;
+  /** Bootstrap of the confidence intervals. Default 1000 resamples, seed 0. */
+  bootstrap?: BootstrapOptions;
+}
+
+/** Where a run writes and talks. */
+export interface MrnRunIO {
+  /** Run folder (see the module notes). None: nothing is written (no checkpoints, no resume). */
+  outDir?: string;
+  /** Progress bars. Default `process.stderr`; false for none. */
+  progress?: false | { write(chunk: string): unknown; isTTY?: boolean };
+  /** Human-readable log lines. */
+  log?: (line: string) => void;
+  /** An already resolved backbone (else `config.backbone` is resolved and disposed at the end). */
+  backbone?: ResolvedBackbone;
+}
+
+/** The ensemble manifest `OUT/model.json` that {@link loadMrn} reads. */
+export interface EnsembleManifest {
+  format: 'mrn-ensemble';
+  formatVersion: 1;
+  mrnVersion: string;
+  /** Checkpoint folders, relative to the manifest. */
+  members: string[];
+  backbone: CheckpointBackbone;
+  /** Resolved preprocessing settings (including the ROI definitions). */
+  preprocessing: unknown;
+}
+
+/** What {@link crossValidate} returns. */
+export interface MrnRunResult {
+  /** Cross-validation results (k >= 2); undefined for a single model (k = 1). */
+  report?: CrossValidationReport;
+  /** The trained models (fold models, or the single model); the caller disposes them. */
+  models: MultiRoiNet[];
+  /** Cases that could not be preprocessed or encoded (reported and skipped). */
+  failed: FailedCase[];
+  backbone: CheckpointBackbone;
+  modelConfig: MultiRoiNetConfig;
+  /** Wall time of feature extraction and of training, seconds. */
+  seconds: { features: number; training: number };
+  /** The run folder, when written. */
+  outDir?: string;
+}
+
+/**
+ * Trains MRN on labelled cases: with `k >= 2`, k-fold cross-validation (the fold models form the
+ * ensemble); with `k = 1`, one model on all cases (an inner validation split drives early stopping).
+ * Cases that fail preprocessing are reported in `failed` and skipped.
+ *
+ * @throws MrnError `E_CONFIG` when fewer than two usable cases per class remain, or for bad settings.
+ */
+export async function crossValidate(
+  cases: ReadonlyArray<Pick<PdcadCase, 'id' | 'label' | 'files'>>,
+  k: number,
+  config: MrnRunConfig = {},
+  io: MrnRunIO = {},
+): Promise<MrnRunResult> {
+  if (!Number.isInteger(k) || k < 1)
+    throw new MrnError('E_CONFIG', `crossValidate: k must be a positive integer, got ${k}`);
+  const unlabelled = cases.filter((c) => c.label !== 0 && c.label !== 1).map((c) => c.id);
+  if (unlabelled.length) {
+    throw new MrnError(
+      'E_CONFIG',
+      `crossValidate: cases without a 0/1 label: ${unlabelled.slice(0, 5).join(', ')}`,
+      {
+        details: { unlabelled },
+      },
+    );
+  }
+  const trainOptions = resolveTrainOptions(config.train);
+  const prep = resolvePreprocessOptions(config.preprocessing);
+  const variants = config.variants ?? 4;
+  const { outDir } = io;
+  if (outDir) fs.mkdirSync(outDir, { recursive: true });
+  const resolved = io.backbone ?? (await resolveBackbone(config.backbone));
+  try {
+    if (resolved.info.imageSize !== undefined && resolved.info.imageSize !== prep.size) {
+      throw new MrnError(
+        'E_CONFIG',
+        `the backbone takes ${resolved.info.imageSize}x${resolved.info.imageSize} slices but the slice size is ${prep.size}; set the slice size to ${resolved.info.imageSize}`,
+      );
+    }
+    const info: CheckpointBackbone = { ...resolved.info, imageSize: prep.size };
+    if (info.kind === 'random' && resolved.vit) {
+      // The random default is part of the model: store it with the run so predictions can use it.
+      const dir = outDir
+        ? path.join(outDir, 'backbone')
+        : fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-backbone-'));
+      info.sha256 = await saveVitWeights(resolved.vit, dir, info.preset);
+      info.path = outDir ? path.resolve(dir) : undefined;
+      if (!outDir) fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const encoder = new SliceEncoder({ name: 'run_slice_encoder', backbone: resolved.backbone });
+    const cacheOptions: FeatureCacheOptions = {
+      ...(outDir ? { spillDir: path.join(outDir, 'cache') } : {}),
+      ...config.cache,
+    };
+    io.log?.(`extracting features of ${cases.length} cases (${variants} variants each, S=${prep.size})`);
+    const extracted = await extractFeatures(cases, encoder, {
+      preprocessing: prep,
+      variants,
+      augmentation: config.augmentation,
+      seed: trainOptions.seed,
+      cache: cacheOptions,
+      progress: io.progress,
+    });
+    for (const f of extracted.failed) io.log?.(`skipped case ${f.caseId}: ${f.error.message}`);
+    const usable = cases
+      .filter((c) => !extracted.failed.some((f) => f.caseId === c.id))
+      .map((c) => ({ caseId: c.id, label: c.label as number }));
+    const modelConfig: MultiRoiNetConfig = {
+      ...config.model,
+      rois: roiSpecsFromDefinitions(prep.rois),
+      backboneDim: encoder.backbone.embedDim,
+      patchSize: encoder.backbone.patchSize,
+      sliceSize: prep.size,
+    };
+    const preprocessing = { ...prep, variants, augmentation: config.augmentation ?? {} };
+    const checkpoint = { modelConfig, preprocessing, backbone: info };
+    const t0 = Date.now();
+    let report: CrossValidationReport | undefined;
+    let models: MultiRoiNet[];
+    let members: string[];
+    try {
+      if (k >= 2) {
+        report = await crossValidateOnFeatures(
+          extracted.source,
+          usable,
+          k,
+          {
+            model: modelConfig,
+            train: trainOptions,
+            valFraction: config.valFraction,
+            bootstrap: config.bootstrap,
+          },
+          { outDir, checkpoint, progress: io.progress, log: io.log },
+        );
+        models = report.models;
+        members = report.folds.map((f) => `fold-${f.fold + 1}/best`);
+      } else {
+        const vf = config.valFraction ?? 0.2;
+        const split = innerSplit(usable, vf, trainOptions.seed + 1, io.log);
+        const result = await trainOnFeatures({
+          model: new MultiRoiNet(modelConfig),
+          source: extracted.source,
+          train: split.train,
+          val: split.val,
+          options: trainOptions,
+          outDir: outDir ? path.join(outDir, 'fold-1') : undefined,
+          checkpoint,
+          loadModel: (dir) => MultiRoiNet.load(dir),
+          progress: io.progress,
+          log: io.log,
+        });
+        models = [result.model];
+        members = ['fold-1/best'];
+      }
+    } finally {
+      extracted.source.clear();
+    }
+    const seconds = { features: extracted.seconds, training: (Date.now() - t0) / 1000 };
+    if (outDir)
+      writeRunOutputs(outDir, {
+        members,
+        info,
+        preprocessing,
+        report,
+        failed: extracted.failed,
+        seconds,
+        config,
+        k,
+        usable: usable.length,
+      });
+    return { report, models, failed: extracted.failed, backbone: info, modelConfig, seconds, outDir };
+  } finally {
+    if (!io.backbone) resolved.dispose();
+  }
+}
+
+function writeRunOutputs(
+  outDir: string,
+  r: {
+    members: string[];
+    info: CheckpointBackbone;
+    preprocessing: unknown;
+    report?: CrossValidationReport;
+    failed: FailedCase[];
+    seconds: { features: number; training: number };
+    config: MrnRunConfig;
+    k: number;
+    usable: number;
+  },
+): void {
+  const manifest: EnsembleManifest = {
+    format: 'mrn-ensemble',
+    formatVersion: 1,
+    mrnVersion: MRN_VERSION,
+    members: r.members,
+    backbone: r.info,
+    preprocessing: r.preprocessing,
+  };
+  fs.writeFileSync(path.join(outDir, 'model.json'), JSON.stringify(manifest, null, 2));
+  const metrics = {
+    mrnVersion: MRN_VERSION,
+    k: r.k,
+    cases: r.usable,
+    failed: r.failed.map((f) => ({
+      caseId: f.caseId,
+      error: f.error.message,
+      code: (f.error as MrnError).code,
+    })),
+    seconds: r.seconds,
+    backbone: r.info,
+    config: r.config,
+    pooled: r.report ? r.report.pooled : undefined,
+    folds: r.report?.folds.map((f) => ({
+      fold: f.fold + 1,
+      trainCases: f.trainCases,
+      valCases: f.valCases,
+      testCases: f.testCases,
+      bestEpoch: f.bestEpoch,
+      metrics: f.metrics,
+    })),
+  };
+  fs.writeFileSync(path.join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2));
+  const plots = path.join(outDir, 'plots');
+  fs.mkdirSync(plots, { recursive: true });
+  const records: EpochRecord[] = [];
+  for (const m of r.members) {
+    const log = path.join(outDir, path.dirname(m), 'epochs.jsonl');
+    if (fs.existsSync(log)) records.push(...readEpochLog(log));
+  }
+  if (records.length) fs.writeFileSync(path.join(plots, 'training-curves.svg'), trainingCurvesSvg(records));
+  if (r.report) {
+    const labels = r.report.predictions.map((p) => p.label);
+    if (labels.includes(0) && labels.includes(1)) {
+      fs.writeFileSync(
+        path.join(plots, 'roc.svg'),
+        rocSvg(
+          [
+            {
+              name: `MRN, ${r.k}-fold CV (pooled)`,
+              points: rocCurve(
+                labels,
+                r.report.predictions.map((p) => p.probPd),
+              ),
+            },
+          ],
+          'ROC (out-of-fold)',
+        ),
+      );
+    }
+  }
+}
