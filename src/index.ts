@@ -75,3 +75,8 @@ export * from './baselines/roi-features.js';
 export * from './baselines/logistic-regression.js';
 export * from './baselines/cross-validate.js';
 export * from './baselines/load-baseline-samples.js';
+export * from './train/feature-extraction.js';
+export * from './train/backbone.js';
+export * from './train/cross-validate.js';
+export * from './train/run.js';
+export * from './predict/load-mrn.js';
