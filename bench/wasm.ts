@@ -30,6 +30,11 @@ import { selectBackend } from '../src/backend.js';
 import { MultiRoiNet, DEFAULT_ROI_SPECS } from '../src/layers/multi-roi-net.js';
 import type { MrnBatch } from '../src/layers/types.js';
 import { VisionTransformer } from '../src/layers/vit/vision-transformer.js';
+import {
+  accumulateGradients,
+  measureStepMemory,
+  pickMicroBatchSize,
+} from '../src/train/grad-accumulation.js';
 import { trainStep } from '../src/train/train-step.js';
 import { wasmHeapStats } from '../src/wasm/heap.js';
 
@@ -159,6 +164,74 @@ async function child(mode: Mode): Promise<void> {
   console.log(`RESULT ${JSON.stringify(result)}`);
 }
 
+interface AccumulationResult {
+  batch: number;
+  direct: string;
+  microBatch: number;
+  bytesPerSampleGiB: number;
+  seconds: number;
+  heapGiB: number;
+}
+
+/** ViT-S forward+backward at batch 8: straight (expected to exhaust the heap), or accumulated. */
+async function childBatch8(how: 'direct' | 'accumulate'): Promise<void> {
+  await selectBackend({ backend: 'wasm', optimizeWasm: { threads: 1 } });
+  const batch = 8;
+  const vit = new VisionTransformer({ preset: 'dinov2-small', trainableBlocks: 'all', seed: 1 });
+  vit.ensureBuilt();
+  const vars = vit.trainableWeights.map((w) => w.read() as tf.Variable);
+  const x = tf.randomUniform([batch, SIZE, SIZE, 3], -2, 2, 'float32', 1) as tf.Tensor4D;
+  const loss = (start: number, end: number) =>
+    tf.tidy(() => {
+      const f = vit.forwardFeatures(tf.slice(x, [start, 0, 0, 0], [end - start, SIZE, SIZE, 3]));
+      return tf.add(tf.mean(tf.square(f.cls)), tf.mean(f.patch)) as tf.Scalar;
+    });
+  if (how === 'direct') {
+    const t0 = performance.now();
+    const { value, grads } = tf.variableGrads(() => loss(0, batch), vars);
+    await value.data();
+    tf.dispose([value, ...Object.values(grads)]);
+    console.log(`DIRECT ok ${((performance.now() - t0) / 1000).toFixed(2)}`);
+    return;
+  }
+  const mem = await measureStepMemory(loss, vars);
+  const micro = pickMicroBatchSize({ batchSize: batch, ...mem });
+  const t0 = performance.now();
+  const { value, grads } = accumulateGradients(loss, batch, micro, vars);
+  await value.data();
+  const seconds = (performance.now() - t0) / 1000;
+  tf.dispose([value, ...Object.values(grads)]);
+  const result: Omit<AccumulationResult, 'direct'> = {
+    batch,
+    microBatch: micro,
+    bytesPerSampleGiB: mem.bytesPerSample / 2 ** 30,
+    seconds,
+    heapGiB: (wasmHeapStats()?.heapBytes ?? 0) / 2 ** 30,
+  };
+  console.log(`RESULT ${JSON.stringify(result)}`);
+}
+
+function runBatch8(): AccumulationResult {
+  const self = fileURLToPath(import.meta.url);
+  const direct = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', 'direct8'], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  const ok = /DIRECT ok/.exec(direct.stdout);
+  const why = /(Aborted\([^)]*\)|out of memory|RangeError[^\n]*|abort[^\n]*)/i.exec(
+    direct.stdout + direct.stderr,
+  );
+  const directText = ok ? 'ran' : `failed (exit ${direct.status}${why ? `: ${why[1].slice(0, 80)}` : ''})`;
+  const acc = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', 'accumulate8'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 24,
+  });
+  const line = acc.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  if (!line) throw new Error(`accumulation child failed (exit ${acc.status}): ${acc.stdout.slice(-2000)}`);
+  return { ...(JSON.parse(line.slice(7)) as Omit<AccumulationResult, 'direct'>), direct: directText };
+}
+
 function runChild(mode: Mode): ChildResult {
   const self = fileURLToPath(import.meta.url);
   const r = spawnSync(
@@ -191,12 +264,18 @@ function runPython(): Record<string, number> | undefined {
 
 async function main(): Promise<void> {
   const i = args.indexOf('--child');
-  if (i >= 0) return child(args[i + 1] as Mode);
+  if (i >= 0) {
+    const which = args[i + 1];
+    if (which === 'direct8') return childBatch8('direct');
+    if (which === 'accumulate8') return childBatch8('accumulate');
+    return child(which as Mode);
+  }
   process.stderr.write(
     `bench/wasm: batch ${BATCH} at ${SIZE}x${SIZE}, ${os.cpus().length} logical cores, load ${os.loadavg()[0].toFixed(1)}\n`,
   );
   const results = (['stock', 'optimised', 'threads'] as Mode[]).map(runChild);
   const torch = runPython();
+  const batch8 = args.includes('--no-batch8') ? undefined : runBatch8();
   const [stock, optimised, threads] = results;
   const rows: Array<[string, string]> = [
     ['vit-fwd', `ViT-S/14 forward, ${BATCH}x224`],
@@ -223,6 +302,14 @@ async function main(): Promise<void> {
     '',
     `wasm heap at the end: stock ${stock.heapGiB.toFixed(2)} GiB, optimised ${optimised.heapGiB.toFixed(2)} GiB, threads ${threads.heapGiB.toFixed(2)} GiB`,
   );
+  if (batch8) {
+    lines.push(
+      '',
+      `ViT-S/14 forward+backward at batch ${batch8.batch}, 224 px (optimised, 1 thread): in one go ${batch8.direct}; ` +
+        `with gradient accumulation, micro-batches of ${batch8.microBatch} (picked from the 4 GiB heap limit, ` +
+        `${batch8.bytesPerSampleGiB.toFixed(2)} GiB per sample at peak): ${batch8.seconds.toFixed(2)} s, heap ${batch8.heapGiB.toFixed(2)} GiB`,
+    );
+  }
   console.log(lines.join('\n'));
 }
 
