@@ -1,14 +1,92 @@
 /**
- * `npm run demo`: for now, selects the best backend here and computes a tensor on it. The training
- * issue replaces this with the end-to-end demo (synthetic cohort, cross-validated MRN, baseline).
+ * `npm run demo`: the whole MRN workflow on this machine, in minutes, on data made on the spot.
+ *
+ * 1. Generates a small synthetic PD/HC cohort in the challenge's layout (small field of view).
+ * 2. Trains MRN with k-fold cross-validation: a frozen slice encoder (a small random ViT by default;
+ *    set MRN_DEMO_BACKBONE to a DINOv2 folder or an ONNX export to use it) runs once per case and
+ *    cached augmentation variant, then the ROI branches and fusion head train on the cached features
+ *    on tfjs-wasm (XNNPACK matmuls, threads: optimizeWasm).
+ * 3. Prints the settings it used and the cross-validated metrics next to the classical baseline
+ *    (logistic regression on per-nucleus QSM means and NM-SN volume/contrast) on the same cases.
+ *
+ * This is a demonstration at reduced size (cohort, slice size S, backbone), not the full method.
+ * Environment: MRN_DEMO_CASES (60), MRN_DEMO_FOLDS (5), MRN_DEMO_EPOCHS (12), MRN_DEMO_SIZE (56),
+ * MRN_DEMO_BACKBONE (unset: random tiny ViT), MRN_DEMO_OUT (a temporary folder).
  */
-import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../src/index.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { crossValidateBaseline } from '../src/baselines/cross-validate.js';
+import { loadBaselineSamples } from '../src/baselines/load-baseline-samples.js';
+import {
+  crossValidate,
+  formatMetric,
+  loadPdcadCases,
+  makeSyntheticCohort,
+  PRETRAINED_WEIGHTS_NOTE,
+  selectBackend,
+} from '../src/index.js';
 
-const report = await selectBackend({ log: (l) => console.log(l) });
-console.log(JSON.stringify(report, null, 2));
-const x = tf.randomNormal([256, 256], 0, 1, 'float32', 42);
-const y = tf.matMul(x, x, false, true);
-const trace = tf.tidy(() => y.mul(tf.eye(256)).sum());
-console.log(`trace of x·xᵀ on ${tf.getBackend()}: ${(await trace.data())[0]!.toFixed(3)}`);
-tf.dispose([x, y, trace]);
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const cases = env('MRN_DEMO_CASES', 60);
+const folds = env('MRN_DEMO_FOLDS', 5);
+const epochs = env('MRN_DEMO_EPOCHS', 12);
+const size = env('MRN_DEMO_SIZE', 56);
+const backbone = process.env.MRN_DEMO_BACKBONE || undefined;
+const out = process.env.MRN_DEMO_OUT ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-demo-'));
+const seed = 1;
+const t0 = Date.now();
+const seconds = () => ((Date.now() - t0) / 1000).toFixed(0);
+
+const report = await selectBackend({ optimizeWasm: true });
+console.log(`mrn demo — backend ${report.backend} (${report.threads} thread(s)); output in ${out}`);
+console.log(
+  `settings: ${cases} synthetic cases (small FOV 160x160x40 at 0.667x0.667x2 mm), ${folds}-fold CV, ` +
+    `slice size S=${size}, backbone ${backbone ?? 'random tiny ViT (E=64, 3 blocks), frozen'}, ` +
+    `heads E=32, ${epochs} epochs, batch 8, 4 cached augmentation variants`,
+);
+console.log('(a reduced-size demonstration, not the full method: S=224 and pretrained DINOv2 for real data)');
+if (!backbone) console.log(PRETRAINED_WEIGHTS_NOTE);
+
+const data = path.join(out, 'data');
+console.log(`\n[1/3] generating the cohort ...`);
+const cohortSummary = await makeSyntheticCohort({ outDir: data, cases, seed, fov: 'small' });
+console.log(`      ${cases} cases in ${cohortSummary.seconds.toFixed(0)} s`);
+
+console.log(`[2/3] classical baseline (logistic regression, ${folds}-fold CV) ...`);
+const { samples } = await loadBaselineSamples(data, { labels: cohortSummary.labelsCsv });
+const baseline = crossValidateBaseline(samples, { folds, seed });
+
+console.log(`[3/3] MRN (${folds}-fold CV) ...`);
+const cohort = await loadPdcadCases(data, { labels: cohortSummary.labelsCsv });
+const run = await crossValidate(
+  cohort.cases,
+  folds,
+  {
+    backbone,
+    preprocessing: { size },
+    variants: 4,
+    model: { embedDim: 32, heads: 2, sfaDepth: 1, segHiddenDim: 16, segUpsample: 2, projectionDim: 32 },
+    train: { epochs, batchSize: 8, learningRate: 1e-3, patience: 8, seed },
+    bootstrap: { iterations: 1000, seed },
+  },
+  { outDir: path.join(out, 'run'), progress: false, log: (l) => console.log(`      ${l}`) },
+);
+run.models.forEach((m) => m.dispose());
+const m = run.report!.pooled;
+console.log(`\nResults (${run.report!.predictions.length} cases, out-of-fold, 95% bootstrap CIs):`);
+console.log(`  method                       accuracy               AUC`);
+console.log(
+  `  baseline (logistic, ROI)     ${baseline.accuracy.toFixed(3)}                  ${baseline.auc.toFixed(3)}`,
+);
+console.log(`  MRN (this demo)              ${formatMetric(m.accuracy)}  ${formatMetric(m.auc)}`);
+console.log(
+  `  MRN balanced acc ${formatMetric(m.balancedAccuracy)}, sensitivity ${formatMetric(m.sensitivity)}, specificity ${formatMetric(m.specificity)}`,
+);
+console.log(
+  `\ntimings: features ${run.seconds.features.toFixed(0)} s, training ${run.seconds.training.toFixed(0)} s, total ${seconds()} s`,
+);
+console.log(`run folder: ${path.join(out, 'run')} (model.json, metrics.json, plots/*.svg)`);
+console.log(
+  `try: npx tsx src/cli/main.ts predict --data ${data} --model ${path.join(out, 'run')} --out pred.csv`,
+);
