@@ -194,6 +194,17 @@ describe('VisionTransformer and loadDinov2 (cpu)', () => {
       const m = await loadDinov2({ config: tinyConfig, weights: w }, { allowUnexpected: true });
       m.dispose();
     });
+    it('from a file: checked on the header, the error names the file', async () => {
+      const tmp = mkdtempSync(path.join(os.tmpdir(), 'mrn-vit-'));
+      const w: Record<string, SafetensorsTensor> = { ...weights };
+      delete w['encoder.layer.0.norm2.bias'];
+      const file = path.join(tmp, 'model.safetensors');
+      writeFileSync(file, encodeSafetensors(w as never));
+      writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(tinyConfig));
+      const err = await rejects(loadDinov2(tmp), 'E_WEIGHTS');
+      expect(err.message).toContain('encoder.layer.0.norm2.bias');
+      expect(err.message).toContain(file);
+    });
     it('unsupported config and missing files', async () => {
       await rejects(loadDinov2({ config: { ...tinyConfig, hidden_act: 'relu' }, weights }), 'E_CONFIG');
       await rejects(loadDinov2({ config: { ...tinyConfig, num_attention_heads: 5 }, weights }), 'E_CONFIG');
