@@ -1,7 +1,7 @@
 """PyTorch side of bench/wasm.ts: the same ViT-S/14 computation (DINOv2 block structure: pre-norm,
 fused qkv, LayerScale, exact GELU MLP; 12 blocks, width 384, 6 heads, MLP 1536) on CPU with one
 thread, forward and forward+backward at 224 x 224, plus the qkv head split as PyTorch code writes it
-(one 5-D permute) and as mrn does (4-D). Prints one `RESULT {json}` line with seconds (best of 2).
+(one 5-D permute) and as mrn does (4-D). Prints one `RESULT {json}` line with seconds (best of 3).
 
 Run: /usr/bin/python3 bench/wasm.py --batch 4   (Debian torch 1.13 with libopenblas0-pthread)
 """
@@ -59,7 +59,7 @@ class VitS14(nn.Module):
         return x[:, 0], x[:, 1:]
 
 
-def best_of(fn, reps=2, warmup=True):
+def best_of(fn, reps=3, warmup=True):
     if warmup:
         fn()
     best = float("inf")

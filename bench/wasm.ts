@@ -15,11 +15,15 @@
  *   threads    optimizeWasm: fast BatchMatMul, every logical core
  *   pytorch    bench/wasm.py: torch CPU, set_num_threads(1), the same ViT-S computation
  *
- * Why 5-D transposes are avoided (and measured here): tfjs's transpose kernels on wasm and cpu have
- * fast paths up to rank 4 only; a rank-5 permutation falls to a generic per-element index loop that
- * measured 30-80x slower. So the attention head split slices q, k and v off the fused qkv output
- * first and transposes each as [B, T, H, D] -> [B, H, T, D] (4-D), instead of one
- * [B, T, 3, H, D] -> [3, B, H, T, D] transpose as PyTorch code does it.
+ * Why 5-D transposes are avoided (and measured here): tfjs 4.22's wasm Transpose has specialised
+ * loops up to rank 4 only, beyond which it computes every element's source index generically (the
+ * cpu backend's generic loop likewise slows with rank); rank-5 permutations were profiled 30-80x
+ * slower than equivalent rank-4 ones on the shapes DESIGN.md records (this bench's qkv shape shows a
+ * smaller gap: see the table). So the layers split the
+ * attention heads by slicing q, k and v off the fused qkv output and transposing each as
+ * [B, T, H, D] -> [B, H, T, D] (4-D), never with one [B, T, 3, H, D] -> [3, B, H, T, D] transpose
+ * as PyTorch code does; the same holds for any [B, D, S, S, C] volume permutation (reshape to rank 4
+ * first).
  */
 
 import * as tf from '@tensorflow/tfjs';
@@ -142,8 +146,8 @@ async function child(mode: Mode): Promise<void> {
   vit.ensureBuilt();
   const vars = vit.trainableWeights.map((w) => w.read() as tf.Variable);
   const x = pixels();
-  seconds['vit-fwd'] = await time('ViT-S forward', slow ? 1 : 2, true, () => vitForward(vit, x));
-  seconds['vit-fwd-bwd'] = await time('ViT-S forward+backward', slow ? 1 : 2, !slow, () =>
+  seconds['vit-fwd'] = await time('ViT-S forward', slow ? 1 : 3, true, () => vitForward(vit, x));
+  seconds['vit-fwd-bwd'] = await time('ViT-S forward+backward', slow ? 1 : 3, !slow, () =>
     vitForwardBackward(vit, x, vars),
   );
   x.dispose();
