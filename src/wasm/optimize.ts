@@ -5,11 +5,13 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
+import os from 'node:os';
 import { MrnError } from '../errors.js';
 import { type FastBatchMatMulOptions, registerFastBatchMatMul } from './batch-matmul.js';
 import {
   finishWasmThreads,
   initialisedWasmBackend,
+  MAX_WASM_THREADS,
   prepareWasmThreads,
   type WasmBackendPackage,
   wasmThreadsInUse,
@@ -83,11 +85,16 @@ export async function initWasmBackendOptimized(
   const notes: string[] = [];
   const wanted = requestedThreads(options.threads);
   const alreadyUp = initialisedWasmBackend() !== undefined;
+  const running = wasmThreadsInUse().threads;
   const plan = alreadyUp
     ? {
         enabled: false,
-        requested: wanted ?? 1,
-        reason: 'the wasm backend was already initialised; its thread count is fixed',
+        requested: wanted ?? running,
+        // Only worth a note when the running pool is smaller than asked for.
+        reason:
+          running < Math.min(wanted ?? os.cpus().length, MAX_WASM_THREADS)
+            ? `the wasm backend was already initialised with ${running} thread(s); its thread count is fixed`
+            : undefined,
       }
     : prepareWasmThreads(wasmPackage, wanted);
   if (!plan.enabled && (wanted ?? 2) > 1 && plan.reason) notes.push(`wasm threads: ${plan.reason}`);

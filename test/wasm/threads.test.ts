@@ -99,6 +99,17 @@ describe('selectBackend({ optimizeWasm }) in Node', () => {
     }
   });
 
+  it('a second selectBackend({ optimizeWasm }) keeps the running pool and adds no note', async () => {
+    const again = await selectBackend({ backend: 'wasm', optimizeWasm: true });
+    expect(again.threads).toBe(report.threads);
+    expect(again.notes).toEqual(realCores > 2 ? [expect.stringMatching(/already initialised with 2/)] : []);
+    const four = await selectBackend({ backend: 'wasm', optimizeWasm: { threads: realCores > 1 ? 3 : 2 } });
+    expect(four.threads).toBe(report.threads);
+    expect(four.notes).toEqual([
+      expect.stringMatching(/already initialised with \d thread\(s\); its thread count is fixed/),
+    ]);
+  });
+
   it('refuses, with a reason, to patch another backend version or an initialised backend', () => {
     const pkg = { version_wasm: '9.9.9', setThreadsCount: () => {}, getThreadsCount: () => 1 };
     const other = prepareWasmThreads(pkg, 2);
