@@ -8,4 +8,12 @@ import { explainCommand } from './explain-command.js';
 import type { CliCommand } from './command.js';
 
 /** Every `mrn` sub-command, in the order `mrn --help` lists them. Add new commands here. */
-export const COMMANDS: CliCommand[] = [backendCommand, synthCommand, baselineCommand, trainCommand, evalCommand, predictCommand, explainCommand];
+export const COMMANDS: CliCommand[] = [
+  backendCommand,
+  synthCommand,
+  baselineCommand,
+  trainCommand,
+  evalCommand,
+  predictCommand,
+  explainCommand,
+];
