@@ -4,7 +4,7 @@ import { fitLogisticRegression } from '../baselines/logistic-regression.js';
 import { loadBaselineSamples } from '../baselines/load-baseline-samples.js';
 import { BASELINE_FEATURE_NAMES } from '../baselines/roi-features.js';
 import type { CliCommand } from './command.js';
-import { intOption, parseCommandArgs } from './command.js';
+import { intOption, parseCommandArgs, requireOptions } from './command.js';
 
 /** `mrn baseline`: the classical PD/HC baseline under stratified k-fold cross-validation. */
 export const baselineCommand: CliCommand = {
@@ -39,8 +39,7 @@ Options:
       io.out(this.help);
       return 0;
     }
-    if (!values.data)
-      throw new MrnError('E_USAGE', "mrn baseline: --data is required; see 'mrn baseline --help'");
+    requireOptions('baseline', values, ['data']);
     const folds = intOption('baseline', 'folds', values.folds, 5);
     if (folds < 2) throw new MrnError('E_USAGE', `mrn baseline: --folds must be >= 2, got ${folds}`);
     const seed = intOption('baseline', 'seed', values.seed, 0);

@@ -56,3 +56,19 @@ export function intOption(
     throw new MrnError('E_USAGE', `mrn ${command}: --${name} must be an integer, got '${value}'`);
   return n;
 }
+
+/**
+ * Throws the `E_USAGE` {@link MrnError} `mrn COMMAND: --NAME is required` for the first of `names`
+ * that is missing (or empty) in the parsed `values`.
+ */
+export function requireOptions<V extends object, K extends keyof V & string>(
+  command: string,
+  values: V,
+  names: readonly K[],
+): asserts values is V & { [P in K]-?: NonNullable<V[P]> } {
+  for (const name of names) {
+    if (!values[name]) {
+      throw new MrnError('E_USAGE', `mrn ${command}: --${name} is required; see 'mrn ${command} --help'`);
+    }
+  }
+}

@@ -3,12 +3,12 @@ import path from 'node:path';
 import { loadPdcadCases } from '../data/pdcad.js';
 import { MrnError, MRN_ERROR_CODES } from '../errors.js';
 import { rocSvg } from '../plots/roc-plot.js';
-import { loadMrn } from '../predict/load-mrn.js';
-import { binaryMetrics, formatMetric, rocCurve } from '../train/metrics.js';
+import { binaryMetrics, rocCurve } from '../train/metrics.js';
 import { ProgressBar } from '../train/progress.js';
+import { withCliModel } from './cli-model.js';
 import type { CliCommand } from './command.js';
-import { parseCommandArgs } from './command.js';
-import { selectCliBackend } from './train-command.js';
+import { parseCommandArgs, requireOptions } from './command.js';
+import { printBinaryMetrics } from './metrics-lines.js';
 
 /** `mrn eval`: metrics of a trained model on a labelled folder. */
 export const evalCommand: CliCommand = {
@@ -42,13 +42,9 @@ Exit codes: 0 ok, 8 some cases failed (metrics on the others), 3 missing data/mo
       io.out(this.help);
       return 0;
     }
-    for (const k of ['data', 'labels', 'model'] as const) {
-      if (!values[k]) throw new MrnError('E_USAGE', `mrn eval: --${k} is required; see 'mrn eval --help'`);
-    }
-    await selectCliBackend(io);
-    const mrn = await loadMrn(values.model!, { backbone: values.backbone });
-    try {
-      const cohort = await loadPdcadCases(values.data!, {
+    requireOptions('eval', values, ['data', 'labels', 'model']);
+    return withCliModel(io, { model: values.model, backbone: values.backbone }, async (mrn) => {
+      const cohort = await loadPdcadCases(values.data, {
         labels: values.labels,
         rois: mrn.preprocessing.rois,
       });
@@ -75,14 +71,7 @@ Exit codes: 0 ok, 8 some cases failed (metrics on the others), 3 missing data/mo
       if (labels.length === 0) throw new MrnError('E_CASE_INVALID', 'mrn eval: no case could be evaluated');
       const m = binaryMetrics(labels, probs);
       io.out(`MRN on ${labels.length} cases (${mrn.members} model(s))`);
-      io.out(`  accuracy           ${formatMetric(m.accuracy)}`);
-      io.out(`  balanced accuracy  ${formatMetric(m.balancedAccuracy)}`);
-      io.out(`  ROC AUC            ${formatMetric(m.auc)}`);
-      io.out(`  sensitivity        ${formatMetric(m.sensitivity)}`);
-      io.out(`  specificity        ${formatMetric(m.specificity)}`);
-      io.out(
-        `  confusion          TP ${m.confusion.tp}  FN ${m.confusion.fn}  TN ${m.confusion.tn}  FP ${m.confusion.fp}`,
-      );
+      printBinaryMetrics(io, m);
       if (values.out) {
         fs.mkdirSync(values.out, { recursive: true });
         fs.writeFileSync(path.join(values.out, 'eval.json'), JSON.stringify(m, null, 2));
@@ -99,8 +88,6 @@ Exit codes: 0 ok, 8 some cases failed (metrics on the others), 3 missing data/mo
         io.out(`wrote ${values.out}/eval.json, eval-predictions.csv, roc.svg`);
       }
       return failures ? MRN_ERROR_CODES.E_PARTIAL_FAILURE : 0;
-    } finally {
-      mrn.dispose();
-    }
+    });
   },
 };

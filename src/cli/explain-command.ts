@@ -1,11 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { MrnError } from '../errors.js';
 import { caseExplanationSvg } from '../plots/case-explanation.js';
-import { loadMrn } from '../predict/load-mrn.js';
+import { withCliModel } from './cli-model.js';
 import type { CliCommand } from './command.js';
-import { parseCommandArgs } from './command.js';
-import { selectCliBackend } from './train-command.js';
+import { parseCommandArgs, requireOptions } from './command.js';
 
 /** `mrn explain`: one case's ROI slices, aux segmentation and slice attention as an SVG figure. */
 export const explainCommand: CliCommand = {
@@ -35,13 +33,8 @@ Options:
       io.out(this.help);
       return 0;
     }
-    if (!values.case)
-      throw new MrnError('E_USAGE', "mrn explain: --case is required; see 'mrn explain --help'");
-    if (!values.model)
-      throw new MrnError('E_USAGE', "mrn explain: --model is required; see 'mrn explain --help'");
-    await selectCliBackend(io);
-    const mrn = await loadMrn(values.model, { backbone: values.backbone });
-    try {
+    requireOptions('explain', values, ['case', 'model']);
+    return withCliModel(io, { model: values.model, backbone: values.backbone }, async (mrn) => {
       const p = await mrn.predictCase(values.case, { explain: true });
       const svg = caseExplanationSvg({
         caseId: p.caseId,
@@ -63,8 +56,6 @@ Options:
       fs.writeFileSync(out, svg);
       io.out(`${p.caseId}: P(PD) = ${p.probPd.toFixed(3)} -> ${p.pred ? 'PD' : 'HC'}; wrote ${out}`);
       return 0;
-    } finally {
-      mrn.dispose();
-    }
+    });
   },
 };

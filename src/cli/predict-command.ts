@@ -1,11 +1,10 @@
 import { loadPdcadCases } from '../data/pdcad.js';
 import { MrnError, MRN_ERROR_CODES } from '../errors.js';
-import { loadMrn } from '../predict/load-mrn.js';
 import { type CasePredictionRow, writePredictionCsv } from '../predict/prediction-csv.js';
 import { ProgressBar } from '../train/progress.js';
+import { withCliModel } from './cli-model.js';
 import type { CliCommand } from './command.js';
-import { parseCommandArgs } from './command.js';
-import { selectCliBackend } from './train-command.js';
+import { parseCommandArgs, requireOptions } from './command.js';
 
 /** `mrn predict`: writes the challenge submission CSV for a folder of cases. */
 export const predictCommand: CliCommand = {
@@ -43,14 +42,9 @@ pred.csv), 3 data or model folder missing, 6 model/backbone mismatch, 2 usage.`,
       io.out(this.help);
       return 0;
     }
-    if (!values.data)
-      throw new MrnError('E_USAGE', "mrn predict: --data is required; see 'mrn predict --help'");
-    if (!values.model)
-      throw new MrnError('E_USAGE', "mrn predict: --model is required; see 'mrn predict --help'");
+    requireOptions('predict', values, ['data', 'model']);
     const out = values.out ?? 'pred.csv';
-    await selectCliBackend(io);
-    const mrn = await loadMrn(values.model, { backbone: values.backbone });
-    try {
+    return withCliModel(io, { model: values.model, backbone: values.backbone }, async (mrn) => {
       const cohort = await loadPdcadCases(values.data, { rois: mrn.preprocessing.rois });
       const rows: CasePredictionRow[] = [];
       for (const p of cohort.problems) {
@@ -84,8 +78,6 @@ pred.csv), 3 data or model folder missing, 6 model/backbone mismatch, 2 usage.`,
         return MRN_ERROR_CODES.E_PARTIAL_FAILURE;
       }
       return 0;
-    } finally {
-      mrn.dispose();
-    }
+    });
   },
 };

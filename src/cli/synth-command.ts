@@ -2,7 +2,7 @@ import { MrnError } from '../errors.js';
 import { makeSyntheticCohort } from '../data/synth/cohort.js';
 import { DEFAULT_DIFFICULTY } from '../data/synth/disease.js';
 import type { CliCommand } from './command.js';
-import { intOption, parseCommandArgs } from './command.js';
+import { intOption, parseCommandArgs, requireOptions } from './command.js';
 
 /** Parses a finite number option with a clear `E_USAGE` error. */
 function numberOption(name: string, value: string | undefined, fallback: number): number {
@@ -51,7 +51,7 @@ Options:
       io.out(this.help);
       return 0;
     }
-    if (!values.out) throw new MrnError('E_USAGE', "mrn synth: --out is required; see 'mrn synth --help'");
+    requireOptions('synth', values, ['out']);
     const cases = intOption('synth', 'cases', values.cases);
     const seed = intOption('synth', 'seed', values.seed);
     const fov = values.fov ?? 'full';

@@ -1,11 +1,11 @@
-import { selectBackend } from '../backend.js';
 import { loadPdcadCases } from '../data/pdcad.js';
 import { MrnError } from '../errors.js';
 import { PRETRAINED_WEIGHTS_NOTE } from '../train/backbone.js';
-import { formatMetric } from '../train/metrics.js';
 import { crossValidate, type MrnRunConfig } from '../train/run.js';
-import type { CliCommand, CliIO } from './command.js';
-import { intOption, parseCommandArgs } from './command.js';
+import { selectCliBackend } from './cli-model.js';
+import type { CliCommand } from './command.js';
+import { intOption, parseCommandArgs, requireOptions } from './command.js';
+import { printBinaryMetrics } from './metrics-lines.js';
 
 /** Parses a positive number option. */
 export function numberOption(
@@ -20,12 +20,6 @@ export function numberOption(
     throw new MrnError('E_USAGE', `mrn ${command}: --${name} must be a positive number, got '${value}'`);
   }
   return n;
-}
-
-/** Selects the backend the training commands use (wasm speed-ups on) and reports it. */
-export async function selectCliBackend(io: CliIO): Promise<void> {
-  const report = await selectBackend({ optimizeWasm: true });
-  io.err(`backend: ${report.backend} (${report.pkg}), ${report.threads} thread(s)`);
 }
 
 /** `mrn train`: trains MRN (cross-validated) on a PDCAD-layout folder. */
@@ -88,9 +82,7 @@ data, 5 too few usable cases, 6 a checkpoint in OUT belongs to other settings, 7
       io.out(this.help);
       return 0;
     }
-    if (!values.data) throw new MrnError('E_USAGE', "mrn train: --data is required; see 'mrn train --help'");
-    if (!values.labels)
-      throw new MrnError('E_USAGE', "mrn train: --labels is required; see 'mrn train --help'");
+    requireOptions('train', values, ['data', 'labels']);
     const folds = intOption('train', 'folds', values.folds, 5);
     if (folds < 1) throw new MrnError('E_USAGE', 'mrn train: --folds must be >= 1');
     const size = intOption('train', 'size', values.size, 224);
@@ -125,13 +117,7 @@ data, 5 too few usable cases, 6 a checkpoint in OUT belongs to other settings, 7
       io.out(
         `MRN ${folds}-fold cross-validation on ${r.predictions.length} cases (backbone: ${result.backbone.kind})`,
       );
-      io.out(`  accuracy           ${formatMetric(r.pooled.accuracy)}`);
-      io.out(`  balanced accuracy  ${formatMetric(r.pooled.balancedAccuracy)}`);
-      io.out(`  ROC AUC            ${formatMetric(r.pooled.auc)}`);
-      io.out(`  sensitivity        ${formatMetric(r.pooled.sensitivity)}`);
-      io.out(`  specificity        ${formatMetric(r.pooled.specificity)}`);
-      const c = r.pooled.confusion;
-      io.out(`  confusion          TP ${c.tp}  FN ${c.fn}  TN ${c.tn}  FP ${c.fp}`);
+      printBinaryMetrics(io, r.pooled);
     } else {
       io.out(
         `MRN trained on ${labelled.length - result.failed.length} cases (backbone: ${result.backbone.kind})`,
