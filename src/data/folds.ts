@@ -50,12 +50,10 @@ function checkLabelled<T extends StratifiableCase>(cases: readonly T[], fn: stri
 }
 
 /**
- * Deals the cases of each class (shuffled with `seed`) round-robin into `k` bins, continuing the
- * round-robin across classes so that bin sizes stay within one of each other. Returns, for each case
- * (input order), its bin.
+ * The indices of the cases of each class (input order within a class), one array per class. Classes
+ * come in sorted label order, so that results do not depend on which class appears first in the input.
  */
-function assignBins<T extends StratifiableCase>(cases: readonly T[], k: number, seed: number): number[] {
-  const rng = createRng(seed);
+function indicesByClass<T extends StratifiableCase>(cases: readonly T[]): number[][] {
   const byClass = new Map<string, number[]>();
   cases.forEach((c, i) => {
     const key = `${typeof c.label}:${String(c.label)}`;
@@ -63,13 +61,22 @@ function assignBins<T extends StratifiableCase>(cases: readonly T[], k: number, 
     if (list) list.push(i);
     else byClass.set(key, [i]);
   });
-  // Sort class keys so the result does not depend on which class appears first in the input.
-  const keys = [...byClass.keys()].sort();
+  return [...byClass.keys()].sort().map((key) => byClass.get(key)!);
+}
+
+/**
+ * Deals the cases of each class (shuffled with `seed`) round-robin into `k` bins, continuing the
+ * round-robin across classes so that bin sizes stay within one of each other. Returns, for each case
+ * (input order), its bin.
+ */
+function assignBins<T extends StratifiableCase>(cases: readonly T[], k: number, seed: number): number[] {
+  const rng = createRng(seed);
+  const classes = indicesByClass(cases);
   const bins = new Array<number>(cases.length).fill(-1);
   // Random starting bin, so the bins that get the "extra" case of an odd class vary with the seed.
   let next = rng.int(0, k);
-  for (const key of keys) {
-    const members = rng.shuffle([...byClass.get(key)!]);
+  for (const indices of classes) {
+    const members = rng.shuffle([...indices]);
     for (const i of members) {
       bins[i] = next;
       next = (next + 1) % k;
@@ -138,16 +145,9 @@ export function stratifiedSplit<T extends StratifiableCase>(
     );
   }
   const rng = createRng(seed);
-  const byClass = new Map<string, number[]>();
-  cases.forEach((c, i) => {
-    const key = `${typeof c.label}:${String(c.label)}`;
-    const list = byClass.get(key);
-    if (list) list.push(i);
-    else byClass.set(key, [i]);
-  });
   const inVal = new Array<boolean>(cases.length).fill(false);
-  for (const key of [...byClass.keys()].sort()) {
-    const members = rng.shuffle([...byClass.get(key)!]);
+  for (const indices of indicesByClass(cases)) {
+    const members = rng.shuffle([...indices]);
     let nVal = Math.round(members.length * valFraction);
     if (nVal === 0 && members.length >= 2) nVal = 1;
     if (nVal === members.length && members.length >= 2) nVal = members.length - 1;
