@@ -18,6 +18,7 @@ import {
   worldToVoxel,
   type Affine,
 } from '../../src/index.js';
+import { thrownBy } from '../helpers/errors.js';
 
 const dir = fileURLToPath(new URL('../fixtures/nifti/', import.meta.url));
 interface Geometry {
@@ -51,15 +52,6 @@ function expectClose(actual: ArrayLike<number>, expected: readonly number[], tol
   expect(worst).toBeLessThanOrEqual(tol);
 }
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
-
 describe('resampleToSpacing vs scipy affine_transform (mode nearest)', () => {
   for (const [n, c] of geo.to_spacing.entries()) {
     it(`case ${n}: spacing [${c.spacing}] -> shape [${c.out_shape}]`, () => {
@@ -90,13 +82,13 @@ describe('resampleToSpacing vs scipy affine_transform (mode nearest)', () => {
   it('rejects bad spacing and modes', () => {
     const img = createVolume(new Float32Array(8), [2, 2, 2], geo.to_spacing[0]!.affine, 'x.nii');
     for (const bad of [0, -1, NaN, [1, 1] as unknown as [number, number, number]]) {
-      const e = thrown(() => resampleToSpacing(img, bad as number));
+      const e = thrownBy(() => resampleToSpacing(img, bad as number));
       expect(isMrnError(e, 'E_INVALID_ARGUMENT')).toBe(true);
       expect((e as Error).message).toContain('x.nii');
     }
     expect(
       isMrnError(
-        thrown(() => resampleToSpacing(img, 1, { mode: 'cubic' as 'linear' })),
+        thrownBy(() => resampleToSpacing(img, 1, { mode: 'cubic' as 'linear' })),
         'E_INVALID_ARGUMENT',
       ),
     ).toBe(true);
@@ -153,12 +145,12 @@ describe('grids and coordinates', () => {
       a.affine.map((r, i) => (i === 0 ? [r[0]!, r[1]!, r[2]!, r[3]! + 0.5] : r)),
       'NM.nii.gz',
     );
-    const e = thrown(() => checkSameGrid(a, shifted));
+    const e = thrownBy(() => checkSameGrid(a, shifted));
     expect(isMrnError(e, 'E_GRID_MISMATCH')).toBe(true);
     expect((e as Error).message).toMatch(/QSM\.nii\.gz and NM\.nii\.gz .*0\.500 mm/);
     expect(sameGrid(a, shifted, 0.6)).toBe(true);
     const other = createVolume(new Uint8Array(7 * 6 * 4), [7, 6, 4], a.affine, 'NM.nii.gz');
-    expect((thrown(() => checkSameGrid(a, other)) as Error).message).toContain('shapes differ');
+    expect((thrownBy(() => checkSameGrid(a, other)) as Error).message).toContain('shapes differ');
   });
 
   it('reorientToCanonical returns a fresh volume even when already RAS+', () => {
@@ -190,7 +182,7 @@ describe('grids and coordinates', () => {
       ],
       'flat.nii',
     );
-    const e = thrown(() => reorientToCanonical(flat));
+    const e = thrownBy(() => reorientToCanonical(flat));
     expect(isMrnError(e, 'E_ORIENTATION')).toBe(true);
     expect((e as Error).message).toContain('flat.nii');
   });

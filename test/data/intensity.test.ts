@@ -15,6 +15,7 @@ import {
   zScore,
   type Affine,
 } from '../../src/index.js';
+import { thrownBy } from '../helpers/errors.js';
 
 const dir = fileURLToPath(new URL('../fixtures/nifti/', import.meta.url));
 const geo = JSON.parse(readFileSync(`${dir}geometry.json`, 'utf8')) as {
@@ -33,15 +34,6 @@ const eye: Affine = [
 const img = createVolume(Float64Array.from(geo.image), geo.shape, eye, 'QSM.nii.gz');
 const mask = createVolume(Uint8Array.from(geo.mask), geo.shape, eye, 'QSM_mask.nii.gz');
 const close = (a: number, b: number) => expect(Math.abs(a - b) / (1 + Math.abs(b))).toBeLessThan(1e-12);
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('percentiles and clipping', () => {
   it('match numpy.percentile (linear), whole volume and inside a mask', () => {
@@ -75,24 +67,24 @@ describe('percentiles and clipping', () => {
   it('rejects percentiles outside [0, 100], reversed bounds and empty masks', () => {
     expect(
       isMrnError(
-        thrown(() => percentiles(img, [101])),
+        thrownBy(() => percentiles(img, [101])),
         'E_INVALID_ARGUMENT',
       ),
     ).toBe(true);
     expect(
       isMrnError(
-        thrown(() => clipPercentiles(img, 90, 10)),
+        thrownBy(() => clipPercentiles(img, 90, 10)),
         'E_INVALID_ARGUMENT',
       ),
     ).toBe(true);
     const empty = createVolume(new Uint8Array(img.data.data.length), geo.shape, eye);
-    expect((thrown(() => percentiles(img, [50], { mask: empty })) as Error).message).toMatch(
+    expect((thrownBy(() => percentiles(img, [50], { mask: empty })) as Error).message).toMatch(
       /selects no voxels.*QSM/,
     );
     const wrong = createVolume(new Uint8Array(8), [2, 2, 2], eye);
     expect(
       isMrnError(
-        thrown(() => zScore(img, { mask: wrong })),
+        thrownBy(() => zScore(img, { mask: wrong })),
         'E_GRID_MISMATCH',
       ),
     ).toBe(true);
@@ -108,7 +100,7 @@ describe('windows and z-scores', () => {
     ]);
     expect(
       isMrnError(
-        thrown(() => rescaleWindow(v, [1, 1])),
+        thrownBy(() => rescaleWindow(v, [1, 1])),
         'E_INVALID_ARGUMENT',
       ),
     ).toBe(true);
@@ -124,7 +116,7 @@ describe('windows and z-scores', () => {
     expect(f32.data.data).toBeInstanceOf(Float32Array);
     expect(
       isMrnError(
-        thrown(() => zScore(createVolume(new Uint8Array(8), [2, 2, 2], eye))),
+        thrownBy(() => zScore(createVolume(new Uint8Array(8), [2, 2, 2], eye))),
         'E_INVALID_ARGUMENT',
       ),
     ).toBe(true);
@@ -147,7 +139,7 @@ describe('NaN/Inf policy', () => {
       () => rescaleWindow(bad, [0, 1]),
       () => rescalePercentiles(bad),
     ]) {
-      const e = thrown(fn);
+      const e = thrownBy(fn);
       expect(isMrnError(e, 'E_NON_FINITE')).toBe(true);
       expect((e as Error).message).toMatch(/3 of 8 voxels are NaN or Inf.*QSM_009\.nii\.gz/);
     }
@@ -161,7 +153,7 @@ describe('NaN/Inf policy', () => {
     expect(bad.nonFiniteCount).toBe(3);
     expect(
       isMrnError(
-        thrown(() => zScore(bad, { nonFinite: 'keep' as 'zero' })),
+        thrownBy(() => zScore(bad, { nonFinite: 'keep' as 'zero' })),
         'E_INVALID_ARGUMENT',
       ),
     ).toBe(true);

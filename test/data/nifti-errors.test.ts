@@ -17,6 +17,7 @@ import {
   writeNifti,
   type MrnErrorCode,
 } from '../../src/index.js';
+import { rejectionOf } from '../helpers/errors.js';
 
 const dir = fileURLToPath(new URL('../fixtures/nifti/in/', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'mrn-nifti-err-'));
@@ -32,12 +33,7 @@ const edit = (f: (v: DataView, b: Uint8Array) => void): Uint8Array => {
 
 async function expectError(source: Uint8Array | string, code: MrnErrorCode, message: RegExp): Promise<void> {
   const name = 'case/broken.nii';
-  let error: unknown;
-  try {
-    await readNifti(source, { name });
-  } catch (e) {
-    error = e;
-  }
+  const error = await rejectionOf(() => readNifti(source, { name }));
   expect(isMrnError(error, code), `expected ${code}, got ${String(error)}`).toBe(true);
   expect((error as Error).message).toMatch(message);
   expect((error as Error).message).toContain(typeof source === 'string' ? name : name);

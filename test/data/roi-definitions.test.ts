@@ -9,6 +9,7 @@ import {
   validateRoi,
   type RoiDefinition,
 } from '../../src/index.js';
+import { thrownBy } from '../helpers/errors.js';
 
 describe('MRN_ROIS', () => {
   it('defines the four MRN ROIs in model order, each valid', () => {
@@ -62,12 +63,7 @@ describe('MRN_ROIS', () => {
     ).toThrow(/class 0 must be background/);
     expect(bad({ marginMm: [1, 2] as never })).toThrow(/marginMm/);
     expect(bad({ lrPairs: [[15, 3]] })).toThrow(/lrPairs/);
-    let caught: unknown;
-    try {
-      validateRoi({ ...base, slices: -1 });
-    } catch (e) {
-      caught = e;
-    }
+    const caught = thrownBy(() => validateRoi({ ...base, slices: -1 }));
     expect(caught).toBeInstanceOf(MrnError);
     expect((caught as MrnError).code).toBe('E_CONFIG');
   });

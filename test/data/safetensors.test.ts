@@ -10,6 +10,7 @@ import {
   readSafetensorsHeader,
 } from '../../src/data/safetensors.js';
 import { isMrnError } from '../../src/errors.js';
+import { rejectionOf, thrownBy } from '../helpers/errors.js';
 
 const SHARED = (p: string) => new URL(`../../../shared/fixtures/${p}`, import.meta.url).pathname;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mrn-st-'));
@@ -28,12 +29,7 @@ async function expectInvalid(bytes: Uint8Array, pattern: RegExp): Promise<void> 
   const file = path.join(tmp, `bad-${Math.random().toString(36).slice(2)}.safetensors`);
   writeFileSync(file, bytes);
   for (const attempt of [() => readSafetensors(file), () => readSafetensorsHeader(file)]) {
-    let err: unknown;
-    try {
-      await attempt();
-    } catch (e) {
-      err = e;
-    }
+    const err = await rejectionOf(() => attempt());
     expect(isMrnError(err, 'E_SAFETENSORS_INVALID'), String(err)).toBe(true);
     expect((err as Error).message).toMatch(pattern);
     expect((err as Error).message).toContain(file); // names the file
@@ -188,22 +184,12 @@ describe('readSafetensors', () => {
   });
 
   it('missing file is E_FILE_NOT_FOUND', async () => {
-    let err: unknown;
-    try {
-      await readSafetensors(path.join(tmp, 'nope.safetensors'));
-    } catch (e) {
-      err = e;
-    }
+    const err = await rejectionOf(() => readSafetensors(path.join(tmp, 'nope.safetensors')));
     expect(isMrnError(err, 'E_FILE_NOT_FOUND')).toBe(true);
   });
 
   it('bytes sources are labelled by options.name', () => {
-    let err: unknown;
-    try {
-      decodeSafetensors(new Uint8Array(3), { name: 'upload.safetensors' });
-    } catch (e) {
-      err = e;
-    }
+    const err = thrownBy(() => decodeSafetensors(new Uint8Array(3), { name: 'upload.safetensors' }));
     expect((err as Error).message).toContain('upload.safetensors');
   });
 });

@@ -13,6 +13,7 @@ import {
   toFloat16Bits,
 } from '../../src/layers/float16.js';
 import { createRng } from '../../src/rng.js';
+import { thrownBy } from '../helpers/errors.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mrn-cache-'));
 beforeAll(async () => {
@@ -110,12 +111,7 @@ describe('FeatureCache', () => {
   it('without a spill directory a full budget is an E_MEMORY error', () => {
     const cache = new FeatureCache({ maxMemoryBytes: 100 });
     cache.put({ caseId: 'c', roiId: 'r', slice: 0 }, features(1)); // 60 bytes
-    let caught: unknown;
-    try {
-      cache.put({ caseId: 'c', roiId: 'r', slice: 1 }, features(2));
-    } catch (e) {
-      caught = e;
-    }
+    const caught = thrownBy(() => cache.put({ caseId: 'c', roiId: 'r', slice: 1 }, features(2)));
     expect(isMrnError(caught, 'E_MEMORY')).toBe(true);
     expect(cache.size).toBe(1);
   });

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
-import { isMrnError } from '../../src/errors.js';
 import { AuxSegHead } from '../../src/layers/aux-seg-head.js';
 import { PatientFusionHead } from '../../src/layers/patient-fusion-head.js';
 import { RoiBranch } from '../../src/layers/roi-branch.js';
@@ -12,22 +11,11 @@ import {
 } from '../../src/layers/slice-encoder.js';
 import { TinyVit } from './helpers/tiny-vit.js';
 import { syntheticSlices, validFlags } from './helpers/tiny-model.js';
+import { expectMrnError } from '../helpers/errors.js';
 
 beforeAll(async () => {
   await selectBackend({ backend: 'cpu' });
 });
-
-function expectMrnError(fn: () => unknown, code: string, pattern: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(isMrnError(caught), String(caught)).toBe(true);
-  expect((caught as { code: string }).code).toBe(code);
-  expect((caught as Error).message).toMatch(pattern);
-}
 
 function rebuild<T extends tf.layers.Layer>(layer: T): T {
   const className = (layer.constructor as unknown as { className: string }).className;

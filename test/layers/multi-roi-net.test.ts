@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
-import { isMrnError } from '../../src/errors.js';
 import { DEFAULT_ROI_SPECS, MultiRoiNet, roiSpecsFromDefinitions } from '../../src/layers/multi-roi-net.js';
 import type { MrnBatch } from '../../src/layers/types.js';
 import { TinyVit } from './helpers/tiny-vit.js';
@@ -17,6 +16,7 @@ import {
   tinyLoss,
   validFlags,
 } from './helpers/tiny-model.js';
+import { expectMrnError } from '../helpers/errors.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mrn-net-'));
 let vit: TinyVit;
@@ -29,18 +29,6 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function disposeCost(cost: tf.Scalar | null): void {
   cost?.dispose();
-}
-
-function expectMrnError(fn: () => unknown, code: string, pattern: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(isMrnError(caught), String(caught)).toBe(true);
-  expect((caught as { code: string }).code).toBe(code);
-  expect((caught as Error).message).toMatch(pattern);
 }
 
 describe('MultiRoiNet shapes', () => {

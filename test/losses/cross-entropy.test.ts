@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { crossEntropyLoss, isMrnError, selectBackend } from '../../src/index.js';
 import { BACKENDS, maxAbsDiff, readJson, valueAndGrad } from './helpers.js';
+import { thrownBy } from '../helpers/errors.js';
 
 interface CeCase {
   name: string;
@@ -83,12 +84,7 @@ describe.each(BACKENDS)('crossEntropyLoss on %s', (backend) => {
       ['negative class weight', () => crossEntropyLoss(x, [0, 1, 2, 0], { classWeights: [1, -1, 1] })],
     ];
     for (const [name, f] of cases) {
-      let error: unknown;
-      try {
-        f();
-      } catch (e) {
-        error = e;
-      }
+      const error = thrownBy(f, name);
       expect(isMrnError(error, 'E_INVALID_ARGUMENT'), name).toBe(true);
     }
     expect(tf.memory().numTensors).toBe(before);

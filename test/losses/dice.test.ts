@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, diceCELoss, diceLoss, isMrnError, selectBackend } from '../../src/index.js';
 import { allFinite, BACKENDS, maxAbsDiff, readJson, valueAndGrad } from './helpers.js';
+import { thrownBy } from '../helpers/errors.js';
 
 interface DiceCase {
   name: string;
@@ -222,12 +223,7 @@ describe.each(BACKENDS)('diceLoss / diceCELoss on %s', (backend) => {
       ['ce label smoothing 1', () => diceCELoss(logits, targets, { ceLabelSmoothing: 1 })],
     ];
     for (const [name, f] of cases) {
-      let error: unknown;
-      try {
-        f();
-      } catch (e) {
-        error = e;
-      }
+      const error = thrownBy(f, name);
       expect(isMrnError(error, 'E_INVALID_ARGUMENT'), name).toBe(true);
     }
     expect(tf.memory().numTensors).toBe(before);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, isMrnError, multiRoiSupConLoss, selectBackend, supConLoss } from '../../src/index.js';
 import { BACKENDS, maxAbsDiff, valueAndGrad } from './helpers.js';
+import { thrownBy } from '../helpers/errors.js';
 
 const B = 8;
 const R = 3;
@@ -159,12 +160,7 @@ describe.each(BACKENDS)('multiRoiSupConLoss on %s', (backend) => {
       ['temperature', () => multiRoiSupConLoss(x, labels, { temperature: -0.1 })],
     ];
     for (const [name, f] of cases) {
-      let error: unknown;
-      try {
-        f();
-      } catch (e) {
-        error = e;
-      }
+      const error = thrownBy(f, name);
       expect(isMrnError(error, 'E_INVALID_ARGUMENT'), name).toBe(true);
     }
     expect(tf.memory().numTensors).toBe(before);

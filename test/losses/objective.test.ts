@@ -13,6 +13,7 @@ import {
   type MrnOutputs,
 } from '../../src/index.js';
 import { BACKENDS } from './helpers.js';
+import { thrownBy } from '../helpers/errors.js';
 
 const B = 4;
 const K = 2;
@@ -306,12 +307,7 @@ describe.each(BACKENDS)('mrnObjective on %s', (backend) => {
       ],
     ];
     for (const [name, f, message] of cases) {
-      let error: unknown;
-      try {
-        f();
-      } catch (e) {
-        error = e;
-      }
+      const error = thrownBy(f, name);
       expect(isMrnError(error, 'E_INVALID_ARGUMENT'), name).toBe(true);
       if (message) expect((error as Error).message).toMatch(message);
     }

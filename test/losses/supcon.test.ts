@@ -10,6 +10,7 @@ import {
   supConFloat64,
   valueAndGrad,
 } from './helpers.js';
+import { thrownBy } from '../helpers/errors.js';
 
 interface SupConCase {
   name: string;
@@ -261,12 +262,7 @@ describe.each(BACKENDS)('supConLoss on %s', (backend) => {
       ['empty batch', () => supConLoss(empty, [])],
     ];
     for (const [name, f] of cases) {
-      let error: unknown;
-      try {
-        f();
-      } catch (e) {
-        error = e;
-      }
+      const error = thrownBy(f, name);
       expect(isMrnError(error, 'E_INVALID_ARGUMENT'), name).toBe(true);
     }
     expect(tf.memory().numTensors).toBe(before);

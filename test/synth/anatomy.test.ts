@@ -6,6 +6,7 @@ import { generateSyntheticMasks } from '../../src/data/synth/cohort.js';
 import { QSM_NUCLEUS_NAMES, synthGrid } from '../../src/data/synth/anatomy.js';
 import { isMrnError } from '../../src/errors.js';
 import { labelStats, outOfRange, type RealRange } from './mask-stats.js';
+import { thrownBy } from '../helpers/errors.js';
 
 const stats = JSON.parse(
   readFileSync(new URL('../fixtures/synth/real-mask-stats.json', import.meta.url), 'utf8'),
@@ -125,12 +126,7 @@ describe('synthetic anatomy vs the five real mask sets', () => {
       [0, { cases: 1, seed: 1, datatype: 'int8' }],
       [0, { cases: 1, seed: 1, effects: { nmVolumeLoss: -1 } }],
     ] as const) {
-      let err: unknown;
-      try {
-        generateSyntheticMasks(index, o as never);
-      } catch (e) {
-        err = e;
-      }
+      const err = thrownBy(() => generateSyntheticMasks(index, o as never), JSON.stringify([index, o]));
       expect(isMrnError(err, 'E_INVALID_ARGUMENT'), JSON.stringify([index, o])).toBe(true);
     }
   });

@@ -3,6 +3,7 @@ import { readSafetensors } from '../../src/data/safetensors.js';
 import { resizeBicubic, cubicAntialiasTaps, cubicTaps, tapsToMatrix } from '../../src/layers/vit/bicubic.js';
 import { interpolatePositionEmbedding } from '../../src/layers/vit/position-embedding.js';
 import { isMrnError } from '../../src/errors.js';
+import { thrownBy } from '../helpers/errors.js';
 
 const fixture = (p: string) => new URL(`../fixtures/dinov2/${p}`, import.meta.url).pathname;
 
@@ -64,12 +65,9 @@ describe('bicubic resize against PyTorch F.interpolate', async () => {
     const pos = new Float32Array((1 + 9) * 2).map((_, i) => i);
     expect(interpolatePositionEmbedding(pos, 2, 3, 3, { offset: 0.1, antialias: false })).toBe(pos);
     expect(interpolatePositionEmbedding(pos, 2, 2, 4, { offset: 0.1, antialias: false }).length).toBe(18);
-    let err: unknown;
-    try {
-      interpolatePositionEmbedding(new Float32Array(3 * 2), 2, 1, 1, { offset: 0.1, antialias: false });
-    } catch (e) {
-      err = e;
-    }
+    const err = thrownBy(() =>
+      interpolatePositionEmbedding(new Float32Array(3 * 2), 2, 1, 1, { offset: 0.1, antialias: false }),
+    );
     expect(isMrnError(err, 'E_INVALID_ARGUMENT')).toBe(true);
   });
 });

@@ -2,22 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
 import { readSafetensors } from '../../src/data/safetensors.js';
-import { isMrnError } from '../../src/errors.js';
 import { OnnxVitEncoder } from '../../src/layers/vit/onnx-encoder.js';
 import { IMAGENET_NORMALIZATION } from '../../src/layers/vit/vision-transformer.js';
 import { OWN, SHARED, maxAbsDiff, nhwc } from './golden-suite.js';
-
-async function rejects(p: Promise<unknown>, code: string): Promise<Error> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  expect(isMrnError(err), String(err)).toBe(true);
-  expect((err as { code: string }).code).toBe(code);
-  return err as Error;
-}
+import { expectMrnRejection } from '../helpers/errors.js';
 
 describe('OnnxVitEncoder (onnxruntime-node)', () => {
   beforeAll(async () => {
@@ -41,11 +29,11 @@ describe('OnnxVitEncoder (onnxruntime-node)', () => {
     expect(tf.memory().numTensors).toBe(before);
     // a fixed-size export refuses other sizes clearly
     const small = nhwc(ref['98x70.pixel_values_nchw']);
-    const err = await rejects(enc.forwardFeatures(small), 'E_INVALID_ARGUMENT');
+    const err = await expectMrnRejection(enc.forwardFeatures(small), 'E_INVALID_ARGUMENT');
     expect(err.message).toMatch(/224x224/);
     small.dispose();
     await enc.dispose();
-    await rejects(enc.forwardFeatures(tf.zeros([1, 224, 224, 3])), 'E_INVALID_ARGUMENT');
+    await expectMrnRejection(enc.forwardFeatures(tf.zeros([1, 224, 224, 3])), 'E_INVALID_ARGUMENT');
   });
 
   it('splits last_hidden_state (Optimum-style export) into CLS, registers and patches', async () => {
@@ -66,10 +54,13 @@ describe('OnnxVitEncoder (onnxruntime-node)', () => {
   });
 
   it('fails clearly on a missing file, a non-ONNX file, and wrong input shapes', async () => {
-    await rejects(OnnxVitEncoder.create('/nonexistent/model.onnx'), 'E_FILE_NOT_FOUND');
-    await rejects(OnnxVitEncoder.create(new Uint8Array([1, 2, 3, 4])), 'E_CHECKPOINT');
+    await expectMrnRejection(OnnxVitEncoder.create('/nonexistent/model.onnx'), 'E_FILE_NOT_FOUND');
+    await expectMrnRejection(OnnxVitEncoder.create(new Uint8Array([1, 2, 3, 4])), 'E_CHECKPOINT');
     const enc = await OnnxVitEncoder.create(SHARED('dinov2-tiny/model_224x224.onnx'));
-    await rejects(enc.forwardFeatures(tf.zeros([1, 224, 224, 1]) as tf.Tensor4D), 'E_INVALID_ARGUMENT');
+    await expectMrnRejection(
+      enc.forwardFeatures(tf.zeros([1, 224, 224, 1]) as tf.Tensor4D),
+      'E_INVALID_ARGUMENT',
+    );
     await enc.dispose();
   });
 
@@ -82,6 +73,6 @@ describe('OnnxVitEncoder (onnxruntime-node)', () => {
       },
       Tensor: class {},
     } as never;
-    await rejects(OnnxVitEncoder.create(new Uint8Array(8), { ort: broken }), 'E_CHECKPOINT');
+    await expectMrnRejection(OnnxVitEncoder.create(new Uint8Array(8), { ort: broken }), 'E_CHECKPOINT');
   });
 });

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
 import { encodeSafetensors, readSafetensors, type SafetensorsTensor } from '../../src/data/safetensors.js';
-import { isMrnError } from '../../src/errors.js';
 import { loadDinov2, type Dinov2WeightTensor } from '../../src/layers/vit/load-dinov2.js';
 import { VisionTransformer, vitWeightShapes } from '../../src/layers/vit/vision-transformer.js';
 import {
@@ -16,6 +15,7 @@ import {
 } from '../../src/layers/vit/vit-config.js';
 import { SHARED, maxAbsDiff, nhwc } from './golden-suite.js';
 import { checkErfGradient, checkPartialTuning } from './vit-training-check.js';
+import { expectMrnRejection } from '../helpers/errors.js';
 
 const TINY = SHARED('dinov2-tiny');
 const tinyConfig = JSON.parse(
@@ -25,18 +25,6 @@ const tinyConfig = JSON.parse(
   num_hidden_layers: number;
   num_attention_heads: number;
 };
-
-async function rejects(p: Promise<unknown> | (() => unknown), code: string): Promise<Error> {
-  let err: unknown;
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    err = e;
-  }
-  expect(isMrnError(err), String(err)).toBe(true);
-  expect((err as { code: string }).code).toBe(code);
-  return err as Error;
-}
 
 describe('VisionTransformer and loadDinov2 (cpu)', () => {
   let weights: Record<string, SafetensorsTensor>;
@@ -145,7 +133,7 @@ describe('VisionTransformer and loadDinov2 (cpu)', () => {
       return loadDinov2({ config: tinyConfig, weights: w });
     };
     it('renamed tensor: missing + unexpected', async () => {
-      const err = await rejects(
+      const err = await expectMrnRejection(
         edit((w) => {
           w['encoder.layer.1.mlp.fc1.weights'] = w['encoder.layer.1.mlp.fc1.weight'];
           delete w['encoder.layer.1.mlp.fc1.weight'];
@@ -156,7 +144,7 @@ describe('VisionTransformer and loadDinov2 (cpu)', () => {
       expect(err.message).toMatch(/unexpected: encoder\.layer\.1\.mlp\.fc1\.weights/);
     });
     it('missing tensors, all listed', async () => {
-      const err = await rejects(
+      const err = await expectMrnRejection(
         edit((w) => {
           delete w['layernorm.bias'];
           delete w['encoder.layer.2.layer_scale1.lambda1'];
@@ -168,7 +156,7 @@ describe('VisionTransformer and loadDinov2 (cpu)', () => {
       expect((err as unknown as { details: { missing: string[] } }).details.missing.length).toBe(2);
     });
     it('mis-shaped tensor', async () => {
-      const err = await rejects(
+      const err = await expectMrnRejection(
         edit((w) => {
           w['encoder.layer.0.attention.attention.key.weight'] = {
             shape: [64, 32],
@@ -182,7 +170,7 @@ describe('VisionTransformer and loadDinov2 (cpu)', () => {
       );
     });
     it('a config that disagrees with the file (wrong depth)', async () => {
-      const err = await rejects(
+      const err = await expectMrnRejection(
         loadDinov2({ config: { ...tinyConfig, num_hidden_layers: 4 }, weights }),
         'E_WEIGHTS',
       );
@@ -190,7 +178,7 @@ describe('VisionTransformer and loadDinov2 (cpu)', () => {
     });
     it('an extra tensor is refused unless allowUnexpected', async () => {
       const w = { ...weights, 'classifier.weight': { shape: [2, 64], data: new Float32Array(128) } };
-      await rejects(loadDinov2({ config: tinyConfig, weights: w }), 'E_WEIGHTS');
+      await expectMrnRejection(loadDinov2({ config: tinyConfig, weights: w }), 'E_WEIGHTS');
       const m = await loadDinov2({ config: tinyConfig, weights: w }, { allowUnexpected: true });
       m.dispose();
     });
@@ -201,27 +189,36 @@ describe('VisionTransformer and loadDinov2 (cpu)', () => {
       const file = path.join(tmp, 'model.safetensors');
       writeFileSync(file, encodeSafetensors(w as never));
       writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(tinyConfig));
-      const err = await rejects(loadDinov2(tmp), 'E_WEIGHTS');
+      const err = await expectMrnRejection(loadDinov2(tmp), 'E_WEIGHTS');
       expect(err.message).toContain('encoder.layer.0.norm2.bias');
       expect(err.message).toContain(file);
     });
     it('unsupported config and missing files', async () => {
-      await rejects(loadDinov2({ config: { ...tinyConfig, hidden_act: 'relu' }, weights }), 'E_CONFIG');
-      await rejects(loadDinov2({ config: { ...tinyConfig, num_attention_heads: 5 }, weights }), 'E_CONFIG');
-      await rejects(loadDinov2('/nonexistent/dinov2'), 'E_FILE_NOT_FOUND');
+      await expectMrnRejection(
+        loadDinov2({ config: { ...tinyConfig, hidden_act: 'relu' }, weights }),
+        'E_CONFIG',
+      );
+      await expectMrnRejection(
+        loadDinov2({ config: { ...tinyConfig, num_attention_heads: 5 }, weights }),
+        'E_CONFIG',
+      );
+      await expectMrnRejection(loadDinov2('/nonexistent/dinov2'), 'E_FILE_NOT_FOUND');
       const tmp = mkdtempSync(path.join(os.tmpdir(), 'mrn-vit-'));
-      await rejects(loadDinov2(tmp), 'E_FILE_NOT_FOUND'); // no config.json
+      await expectMrnRejection(loadDinov2(tmp), 'E_FILE_NOT_FOUND'); // no config.json
       writeFileSync(path.join(tmp, 'config.json'), JSON.stringify(tinyConfig));
       writeFileSync(path.join(tmp, 'model.safetensors'), encodeSafetensors({}).subarray(0, 6));
-      await rejects(loadDinov2(tmp), 'E_SAFETENSORS_INVALID');
+      await expectMrnRejection(loadDinov2(tmp), 'E_SAFETENSORS_INVALID');
     });
   });
 
   it('rejects inputs that are not [B, H, W, 3] with H, W multiples of 14', async () => {
-    const e1 = await rejects(() => vit.forwardFeatures(tf.zeros([1, 30, 28, 3])), 'E_INVALID_ARGUMENT');
+    const e1 = await expectMrnRejection(
+      () => vit.forwardFeatures(tf.zeros([1, 30, 28, 3])),
+      'E_INVALID_ARGUMENT',
+    );
     expect(e1.message).toMatch(/30x28 is not a multiple of the 14-pixel patch/);
-    await rejects(() => vit.forwardFeatures(tf.zeros([1, 28, 28, 1])), 'E_INVALID_ARGUMENT');
-    await rejects(() => vit.intermediateLayers(tf.zeros([1, 28, 28, 3]), 4), 'E_INVALID_ARGUMENT');
+    await expectMrnRejection(() => vit.forwardFeatures(tf.zeros([1, 28, 28, 1])), 'E_INVALID_ARGUMENT');
+    await expectMrnRejection(() => vit.intermediateLayers(tf.zeros([1, 28, 28, 3]), 4), 'E_INVALID_ARGUMENT');
   });
 
   it('does not leak tensors across repeated forward passes', () => {

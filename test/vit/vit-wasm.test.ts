@@ -8,6 +8,7 @@ import { VisionTransformer } from '../../src/layers/vit/vision-transformer.js';
 import { VIT_PRESETS, assertVitFitsBackend } from '../../src/layers/vit/vit-config.js';
 import { SHARED, nhwc } from './golden-suite.js';
 import { checkErfGradient, checkPartialTuning } from './vit-training-check.js';
+import { rejectionOf, thrownBy } from '../helpers/errors.js';
 
 describe('VisionTransformer on wasm', () => {
   beforeAll(async () => {
@@ -16,20 +17,10 @@ describe('VisionTransformer on wasm', () => {
 
   it('refuses models whose weights cannot fit the 4 GiB heap, before allocating anything', async () => {
     const before = tf.memory();
-    let err: unknown;
-    try {
-      new VisionTransformer({ preset: 'dinov2-giant' });
-    } catch (e) {
-      err = e;
-    }
+    const err = thrownBy(() => new VisionTransformer({ preset: 'dinov2-giant' }));
     expect(isMrnError(err, 'E_MEMORY')).toBe(true);
     expect((err as Error).message).toMatch(/4\.00 GiB/);
-    let err2: unknown;
-    try {
-      await loadDinov2({ config: 'dinov2-with-registers-giant', weights: {} });
-    } catch (e) {
-      err2 = e;
-    }
+    const err2 = await rejectionOf(() => loadDinov2({ config: 'dinov2-with-registers-giant', weights: {} }));
     expect(isMrnError(err2, 'E_MEMORY')).toBe(true); // refused before the (empty) weights are even checked
     expect(tf.memory().numTensors).toBe(before.numTensors);
     expect(tf.memory().numBytes).toBe(before.numBytes);
