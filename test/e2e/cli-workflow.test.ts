@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.js';
 import { makeSyntheticCohort } from '../../src/data/synth/cohort.js';
 import { loadMrn, MRN_ERROR_CODES } from '../../src/index.js';
+import { captureIO } from '../helpers/cli-io.js';
 
 // End to end through the CLI on a tiny synthetic cohort: train (2-fold CV, tiny heads, S = 28, random
 // tiny ViT) -> checkpoints -> load -> predict, with one case whose QSM file is broken.
@@ -12,12 +13,6 @@ let root: string;
 let data: string;
 let labels: string;
 const run = path.join(os.tmpdir(), `mrn-e2e-${process.pid}`);
-
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l) } };
-}
 
 beforeAll(async () => {
   process.env.MRN_BACKEND = 'wasm';
@@ -38,7 +33,7 @@ afterAll(() => {
 
 describe('mrn train -> predict (CLI)', () => {
   it('trains, checkpoints, reloads and writes the challenge CSVs; broken cases are reported', async () => {
-    const t = io();
+    const t = captureIO();
     const code = await runCli(
       [
         'train',
@@ -85,7 +80,7 @@ describe('mrn train -> predict (CLI)', () => {
     const metrics = JSON.parse(fs.readFileSync(path.join(run, 'metrics.json'), 'utf8'));
     expect(metrics.folds).toHaveLength(2);
 
-    const p = io();
+    const p = captureIO();
     const pred = path.join(run, 'out', 'pred.csv');
     const pcode = await runCli(['predict', '--data', data, '--model', run, '--out', pred], p.io);
     expect(pcode).toBe(MRN_ERROR_CODES.E_PARTIAL_FAILURE);
@@ -117,7 +112,7 @@ describe('mrn train -> predict (CLI)', () => {
     }
 
     // A different backbone is refused.
-    const other = io();
+    const other = captureIO();
     const fake = path.join(root, 'fake.onnx');
     fs.writeFileSync(fake, 'not a model');
     const ocode = await runCli(
@@ -128,7 +123,7 @@ describe('mrn train -> predict (CLI)', () => {
     expect(other.err.join('\n')).toMatch(/random default backbone/);
 
     // Explain writes an SVG with one image per ROI slice.
-    const e = io();
+    const e = captureIO();
     const svg = path.join(run, 'RJPD_001.svg');
     expect(
       await runCli(['explain', '--case', path.join(data, 'RJPD_001'), '--model', run, '--out', svg], e.io),
@@ -137,13 +132,13 @@ describe('mrn train -> predict (CLI)', () => {
   });
 
   it('gives usage errors and help', async () => {
-    const t = io();
+    const t = captureIO();
     expect(await runCli(['train', '--data', data], t.io)).toBe(MRN_ERROR_CODES.E_USAGE);
     expect(t.err.join('\n')).toMatch(/--labels is required/);
-    const h = io();
+    const h = captureIO();
     expect(await runCli(['predict', '--help'], h.io)).toBe(0);
     expect(h.out.join('\n')).toMatch(/pred.details.csv/);
-    const m = io();
+    const m = captureIO();
     expect(await runCli(['predict', '--data', data, '--model', path.join(root, 'none')], m.io)).toBe(
       MRN_ERROR_CODES.E_FILE_NOT_FOUND,
     );

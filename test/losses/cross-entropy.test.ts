@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { crossEntropyLoss, isMrnError, selectBackend } from '../../src/index.js';
-import { BACKENDS, maxAbsDiff, readJson, valueAndGrad } from './helpers.js';
+import { BACKENDS, readJson, valueAndGrad } from './helpers.js';
 import { thrownBy } from '../helpers/errors.js';
+import { maxAbsDiff } from '../helpers/arrays.js';
 
 interface CeCase {
   name: string;

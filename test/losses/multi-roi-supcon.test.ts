@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, isMrnError, multiRoiSupConLoss, selectBackend, supConLoss } from '../../src/index.js';
-import { BACKENDS, maxAbsDiff, valueAndGrad } from './helpers.js';
+import { BACKENDS, valueAndGrad } from './helpers.js';
 import { thrownBy } from '../helpers/errors.js';
+import { maxAbsDiff } from '../helpers/arrays.js';
 
 const B = 8;
 const R = 3;

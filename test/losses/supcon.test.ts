@@ -1,16 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, isMrnError, selectBackend, supConLoss } from '../../src/index.js';
-import {
-  allFinite,
-  BACKENDS,
-  maxAbsDiff,
-  normalizeRows,
-  readJson,
-  supConFloat64,
-  valueAndGrad,
-} from './helpers.js';
+import { allFinite, BACKENDS, normalizeRows, readJson, supConFloat64, valueAndGrad } from './helpers.js';
 import { thrownBy } from '../helpers/errors.js';
+import { maxAbsDiff } from '../helpers/arrays.js';
 
 interface SupConCase {
   name: string;

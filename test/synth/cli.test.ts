@@ -3,23 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.js';
+import { captureIO } from '../helpers/cli-io.js';
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l) }, out, err };
-}
 const tmp = mkdtempSync(join(tmpdir(), 'mrn-synth-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('mrn synth / mrn baseline', () => {
   it('--help prints the options and exits 0', async () => {
     for (const cmd of ['synth', 'baseline']) {
-      const c = capture();
+      const c = captureIO();
       expect(await runCli([cmd, '--help'], c.io)).toBe(0);
       expect(c.out.join('\n')).toMatch(cmd === 'synth' ? /--fov small\|full/ : /--folds K/);
     }
-    const all = capture();
+    const all = captureIO();
     await runCli(['--help'], all.io);
     expect(all.out.join('\n')).toMatch(/synth/);
     expect(all.out.join('\n')).toMatch(/baseline/);
@@ -40,20 +36,20 @@ describe('mrn synth / mrn baseline', () => {
       [['baseline', '--data', tmp, '--folds', '1'], /--folds must be >= 2/],
     ];
     for (const [argv, re] of cases) {
-      const c = capture();
+      const c = captureIO();
       expect(await runCli(argv, c.io), argv.join(' ')).toBe(2);
       expect(c.err.join('\n')).toMatch(re);
     }
   });
 
   it('baseline on a missing folder exits 3', async () => {
-    const c = capture();
+    const c = captureIO();
     expect(await runCli(['baseline', '--data', join(tmp, 'nope')], c.io)).toBe(3);
   });
 
   it('synth writes a cohort that baseline reads (exit 0, JSON result)', async () => {
     const out = join(tmp, 'cohort');
-    const s = capture();
+    const s = captureIO();
     expect(
       await runCli(['synth', '--out', out, '--cases', '6', '--seed', '2', '--fov', 'small', '--quiet'], s.io),
     ).toBe(0);
@@ -61,14 +57,14 @@ describe('mrn synth / mrn baseline', () => {
     expect(csv[0]).toBe('case,label');
     const pd = csv.slice(1).filter((l) => l.endsWith(',1')).length;
     expect(s.out.join('\n')).toContain(`wrote 6 cases (${pd} PD, ${6 - pd} HC)`);
-    const b = capture();
+    const b = captureIO();
     expect(await runCli(['baseline', '--data', out, '--folds', '3', '--json'], b.io)).toBe(0);
     const r = JSON.parse(b.out.join('\n'));
     expect(r.n).toBe(6);
     expect(r.foldAccuracy).toHaveLength(3);
     expect(r.weights).toHaveLength(20);
     expect(r.accuracy).toBeGreaterThanOrEqual(0);
-    const t = capture();
+    const t = captureIO();
     expect(await runCli(['baseline', '--data', out, '--folds', '2'], t.io)).toBe(0);
     expect(t.out.join('\n')).toMatch(/accuracy \d+\.\d%/);
   });

@@ -4,6 +4,7 @@ import { resizeBicubic, cubicAntialiasTaps, cubicTaps, tapsToMatrix } from '../.
 import { interpolatePositionEmbedding } from '../../src/layers/vit/position-embedding.js';
 import { isMrnError } from '../../src/errors.js';
 import { thrownBy } from '../helpers/errors.js';
+import { maxAbsDiff } from '../helpers/arrays.js';
 
 const fixture = (p: string) => new URL(`../fixtures/dinov2/${p}`, import.meta.url).pathname;
 
@@ -12,13 +13,6 @@ function toHwc(data: Float32Array, c: number, h: number, w: number): Float32Arra
   const out = new Float32Array(h * w * c);
   for (let k = 0; k < c; k++) for (let i = 0; i < h * w; i++) out[i * c + k] = data[k * h * w + i];
   return out;
-}
-
-function maxAbs(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 describe('bicubic resize against PyTorch F.interpolate', async () => {
@@ -45,7 +39,7 @@ describe('bicubic resize against PyTorch F.interpolate', async () => {
               }
             : { outH: oh, outW: ow, antialias: form === 'size_aa' };
         const out = resizeBicubic(src, h, w, c, resize);
-        expect(maxAbs(out, toHwc(ref.data as Float32Array, c, oh, ow))).toBeLessThan(2e-6);
+        expect(maxAbsDiff(out, toHwc(ref.data as Float32Array, c, oh, ow))).toBeLessThan(2e-6);
       });
     }
   }

@@ -8,6 +8,7 @@ import {
   unregisterFastBatchMatMul,
 } from '../../src/wasm/batch-matmul.js';
 import { wasmHeapStats } from '../../src/wasm/heap.js';
+import { lcgValues } from '../helpers/arrays.js';
 
 /** [a shape, b shape, transposeA, transposeB] */
 type Case = [number[], number[], boolean, boolean];
@@ -66,14 +67,10 @@ function casesFor([a, b]: [number[], number[]]): Case[] {
 const CASES: Case[] = SHAPES.flatMap(casesFor);
 
 function values(shape: number[], seed: number): Float32Array {
-  const n = shape.reduce((p, d) => p * d, 1);
-  const v = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    v[i] = s / 1073741824 - 1;
-  }
-  return v;
+  return lcgValues(
+    shape.reduce((p, d) => p * d, 1),
+    seed,
+  );
 }
 
 interface Result {

@@ -9,21 +9,12 @@ import {
   trainStepAccumulated,
 } from '../../src/train/grad-accumulation.js';
 import { WASM_HEAP_LIMIT_BYTES, wasmHeapStats } from '../../src/wasm/heap.js';
+import { lcgValues } from '../helpers/arrays.js';
 
 const BATCH = 8;
 const IN = 12;
 const HIDDEN = 16;
 const CLASSES = 3;
-
-function values(n: number, seed: number): Float32Array {
-  const v = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    v[i] = s / 1073741824 - 1;
-  }
-  return v;
-}
 
 describe('gradient accumulation', () => {
   let x: tf.Tensor2D;
@@ -42,10 +33,10 @@ describe('gradient accumulation', () => {
 
   beforeAll(async () => {
     await selectBackend({ backend: 'wasm', optimizeWasm: { threads: 1 } });
-    x = tf.tensor2d(values(BATCH * IN, 1), [BATCH, IN]);
+    x = tf.tensor2d(lcgValues(BATCH * IN, 1), [BATCH, IN]);
     labels = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2, 2, 1], 'int32'), CLASSES).toFloat() as tf.Tensor2D;
-    w1 = tf.variable(tf.tensor2d(values(IN * HIDDEN, 2), [IN, HIDDEN]), true, 'w1');
-    w2 = tf.variable(tf.tensor2d(values(HIDDEN * CLASSES, 3), [HIDDEN, CLASSES]), true, 'w2');
+    w1 = tf.variable(tf.tensor2d(lcgValues(IN * HIDDEN, 2), [IN, HIDDEN]), true, 'w1');
+    w2 = tf.variable(tf.tensor2d(lcgValues(HIDDEN * CLASSES, 3), [HIDDEN, CLASSES]), true, 'w2');
   });
 
   it.each([1, 3, 5, 8, 20])('micro-batches of %i give the full batch loss and gradients', (micro) => {

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type BackendReport, selectBackend } from '../../src/backend.js';
 import { fastBatchMatMulStats } from '../../src/wasm/batch-matmul.js';
 import { prepareWasmThreads, wasmThreadsInUse } from '../../src/wasm/threads.js';
+import { lcgValues } from '../helpers/arrays.js';
 
 // Everything a successful threaded start patches temporarily, captured before it.
 const originalBlob = globalThis.Blob;
@@ -13,16 +14,6 @@ const originalCreateObjectURL = URL.createObjectURL;
 const originalCpus = os.cpus;
 const realCores = os.cpus().length;
 const tmpBefore = new Set(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('mrn-wasm-threads-')));
-
-function values(n: number, seed: number): Float32Array {
-  const v = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    v[i] = s / 1073741824 - 1;
-  }
-  return v;
-}
 
 describe('selectBackend({ optimizeWasm }) in Node', () => {
   let report: BackendReport;
@@ -72,8 +63,8 @@ describe('selectBackend({ optimizeWasm }) in Node', () => {
 
   it('threaded, XNNPACK-routed products and gradients agree with the cpu backend', async () => {
     const shapes = { a: [4, 70, 96], b: [4, 50, 96] };
-    const a0 = values(4 * 70 * 96, 11);
-    const b0 = values(4 * 50 * 96, 12);
+    const a0 = lcgValues(4 * 70 * 96, 11);
+    const b0 = lcgValues(4 * 50 * 96, 12);
     const compute = () =>
       tf.tidy(() => {
         const a = tf.tensor(a0, shapes.a);
