@@ -242,7 +242,7 @@ function fastBatchMatMul(args: {
 }
 
 /**
- * Replaces the wasm backend's `BatchMatMul` kernel with {@link fastBatchMatMul}'s XNNPACK routing.
+ * Replaces the wasm backend's `BatchMatMul` kernel with this module's XNNPACK routing (see the module notes).
  * Idempotent (a second call only updates the options). Works before or after the backend initialises.
  *
  * @returns false when there is no wasm `BatchMatMul` kernel to replace (tfjs-backend-wasm not loaded).

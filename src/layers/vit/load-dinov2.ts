@@ -113,13 +113,13 @@ function convToHwio(src: Float32Array, e: number, c: number, p: number): Float32
 }
 
 /** The checkpoint naming scheme a set of tensor names follows. */
-export type Dinov2Naming = 'huggingface' | 'meta';
+type Dinov2Naming = 'huggingface' | 'meta';
 
 /**
  * For each of our weights, the checkpoint tensors it is made from (names and PyTorch shapes) and the
  * conversion, for the Hugging Face or Meta naming. `prefix` is prepended to Hugging Face names.
  */
-export function dinov2WeightSources(c: VitConfig, naming: Dinov2Naming, prefix = ''): WeightSource[] {
+function dinov2WeightSources(c: VitConfig, naming: Dinov2Naming, prefix = ''): WeightSource[] {
   const e = c.embedDim;
   const p = c.patchSize;
   const h = ffnHiddenSize(c);
@@ -195,7 +195,7 @@ export function dinov2WeightSources(c: VitConfig, naming: Dinov2Naming, prefix =
 }
 
 /** Which naming a checkpoint uses, and the prefix of its Hugging Face names (`dinov2.` for task models). */
-export function detectDinov2Naming(names: readonly string[]): { naming: Dinov2Naming; prefix: string } {
+function detectDinov2Naming(names: readonly string[]): { naming: Dinov2Naming; prefix: string } {
   if (names.some((n) => n.startsWith('blocks.'))) return { naming: 'meta', prefix: '' };
   if (names.some((n) => n.startsWith('dinov2.embeddings.')))
     return { naming: 'huggingface', prefix: 'dinov2.' };
@@ -208,7 +208,7 @@ const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
  * Checks checkpoint tensor names/shapes/dtypes against the sources a config needs; throws one
  * `E_WEIGHTS` error listing every missing, unexpected and mis-shaped tensor.
  */
-export function checkDinov2Tensors(
+function checkDinov2Tensors(
   sources: WeightSource[],
   present: ReadonlyMap<string, { shape: readonly number[]; dtype?: string }>,
   options: { file?: string; allowUnexpected?: boolean } = {},

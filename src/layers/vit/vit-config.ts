@@ -5,6 +5,7 @@
  */
 
 import { MrnError } from '../../errors.js';
+import { WASM_HEAP_LIMIT_BYTES } from '../../wasm/heap.js';
 
 /** Everything that fixes a DINOv2 network's shape and numerics. */
 export interface VitConfig {
@@ -38,12 +39,12 @@ const SIZES = {
   base: [768, 12, 12, 'mlp'],
   large: [1024, 24, 16, 'mlp'],
   giant: [1536, 40, 24, 'swiglu'],
-} as const;
+} as const satisfies Record<'small' | 'base' | 'large' | 'giant', readonly [number, number, number, string]>;
 
 /** A preset name: `dinov2-{small,base,large,giant}`, `dinov2-with-registers-{...}`, or `dinov2-test-tiny`. */
 export type VitPresetName =
-  | `dinov2-${keyof typeof SIZES}`
-  | `dinov2-with-registers-${keyof typeof SIZES}`
+  | `dinov2-${'small' | 'base' | 'large' | 'giant'}`
+  | `dinov2-with-registers-${'small' | 'base' | 'large' | 'giant'}`
   | 'dinov2-test-tiny';
 
 function familyConfig(size: keyof typeof SIZES, registers: boolean): VitConfig {
@@ -184,9 +185,6 @@ export function vitParameterCount(c: VitConfig): number {
   return embed + c.depth * block + 2 * e;
 }
 
-/** The wasm backend's heap limit (wasm32: 4 GiB). */
-export const WASM_HEAP_BYTES = 4 * 1024 ** 3;
-
 /** Headroom the wasm heap needs beyond the weights (activations of a small batch, kernels, allocator). */
 export const WASM_HEAP_RESERVE_BYTES = 512 * 1024 ** 2;
 
@@ -198,14 +196,14 @@ export const WASM_HEAP_RESERVE_BYTES = 512 * 1024 ** 2;
 export function assertVitFitsBackend(config: VitConfig, backend: string): void {
   if (backend !== 'wasm') return;
   const bytes = vitParameterCount(config) * 4;
-  if (bytes + WASM_HEAP_RESERVE_BYTES > WASM_HEAP_BYTES) {
+  if (bytes + WASM_HEAP_RESERVE_BYTES > WASM_HEAP_LIMIT_BYTES) {
     const gb = (x: number) => (x / 1024 ** 3).toFixed(2);
     throw new MrnError(
       'E_MEMORY',
       `a ${config.embedDim}-wide, ${config.depth}-block vision transformer needs ${gb(bytes)} GiB of float32 weights; ` +
-        `the wasm backend's heap is ${gb(WASM_HEAP_BYTES)} GiB (with ${gb(WASM_HEAP_RESERVE_BYTES)} GiB kept for activations). ` +
+        `the wasm backend's heap is ${gb(WASM_HEAP_LIMIT_BYTES)} GiB (with ${gb(WASM_HEAP_RESERVE_BYTES)} GiB kept for activations). ` +
         `Use the tensorflow backend (@tensorflow/tfjs-node) or the ONNX encoder (OnnxVitEncoder) for this model`,
-      { details: { weightBytes: bytes, heapBytes: WASM_HEAP_BYTES } },
+      { details: { weightBytes: bytes, heapBytes: WASM_HEAP_LIMIT_BYTES } },
     );
   }
 }
