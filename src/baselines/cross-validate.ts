@@ -19,7 +19,7 @@ export interface BaselineSample {
 }
 
 /** Options of {@link crossValidateBaseline}. */
-export interface CrossValidateOptions extends LogisticOptions {
+export interface CrossValidateBaselineOptions extends LogisticOptions {
   /** Number of folds. Default 5. */
   folds?: number;
   /** Seed of the stratified fold assignment. Default 0. */
@@ -27,7 +27,7 @@ export interface CrossValidateOptions extends LogisticOptions {
 }
 
 /** Cross-validation result. */
-export interface CrossValidationResult {
+export interface BaselineCrossValidationResult {
   /** Fraction of cases whose out-of-fold prediction (p >= 0.5) matches the label. */
   accuracy: number;
   /** Accuracy of each fold. */
@@ -46,8 +46,8 @@ export interface CrossValidationResult {
  */
 export function crossValidateBaseline(
   samples: readonly BaselineSample[],
-  options: CrossValidateOptions = {},
-): CrossValidationResult {
+  options: CrossValidateBaselineOptions = {},
+): BaselineCrossValidationResult {
   const k = options.folds ?? 5;
   if (samples.length < k) {
     throw new MrnError(

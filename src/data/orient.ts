@@ -54,18 +54,19 @@ export function ioOrientation(affine: Affine, name?: string): Orientation {
   return out;
 }
 
-/** nibabel's `aff2axcodes`: e.g. `'LAS'` for the challenge files, `'RAS'` after canonical reorientation. */
-export function aff2axcodes(affine: Affine): string {
-  return ioOrientation(affine)
+/**
+ * nibabel's `aff2axcodes`: e.g. `'LAS'` for the challenge files, `'RAS'` after canonical reorientation.
+ * `name` (a file) is named in the `E_ORIENTATION` error of a degenerate affine.
+ */
+export function aff2axcodes(affine: Affine, name?: string): string {
+  return ioOrientation(affine, name)
     .map(([ax, sign]) => AXIS_LABELS[ax]![sign < 0 ? 0 : 1])
     .join('');
 }
 
 /** The orientation codes of a volume's affine (nibabel's `aff2axcodes`), e.g. `'LAS'`. */
 export function orientation(volume: Volume): string {
-  return ioOrientation(volume.affine, volume.name)
-    .map(([ax, sign]) => AXIS_LABELS[ax]![sign < 0 ? 0 : 1])
-    .join('');
+  return aff2axcodes(volume.affine, volume.name);
 }
 
 /** nibabel's `inv_ornt_aff`: maps voxel indices of the reoriented array back to the original's. */
@@ -148,6 +149,3 @@ export function reorientToCanonical<T extends VoxelArray>(volume: Volume<T>): Vo
   const affine = isIdentity ? volume.affine : multiplyAffines(volume.affine, invOrntAff(ornt, volume.shape));
   return createVolume(out, shape, affine, volume.name);
 }
-
-/** Alias of {@link orientation}. */
-export const volumeOrientation = orientation;

@@ -76,7 +76,7 @@ interface Entry {
 }
 
 /** The string a key is stored under. */
-export function featureKeyString(key: FeatureKey): string {
+function featureKeyString(key: FeatureKey): string {
   return JSON.stringify([key.caseId, key.roiId, key.slice, key.variant ?? 0]);
 }
 

@@ -7,13 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  orientation,
-  readNifti,
-  reorientToCanonical,
-  volumeOrientation,
-  writeNifti,
-} from '../../src/index.js';
+import { orientation, readNifti, reorientToCanonical, writeNifti } from '../../src/index.js';
 
 const samples = fileURLToPath(new URL('../../../shared/pdcad-samples/', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'mrn-nifti-'));
@@ -128,7 +122,7 @@ describe('real PDCAD masks', () => {
       [0, 0, 0, 1],
     ]);
     expect(v.spacing).toEqual([F32_2_3, F32_2_3, 2]);
-    expect(volumeOrientation(v)).toBe('LAS');
+    expect(orientation(v)).toBe('LAS');
     expect(v.nonFiniteCount).toBe(0);
   });
 
@@ -140,7 +134,7 @@ describe('real PDCAD masks', () => {
   it('reorients to RAS+ by flipping i, keeping counts and world positions', async () => {
     const v = await readNifti(join(samples, 'RJPD_002/QSM_mask.nii.gz'));
     const c = reorientToCanonical(v);
-    expect(volumeOrientation(c)).toBe('RAS');
+    expect(orientation(c)).toBe('RAS');
     expect(c.data.data).toBeInstanceOf(Uint8Array);
     expect(labelCounts(c.data.data)).toEqual(QSM_002);
     // nibabel as_closest_canonical: x column flipped, origin moved to the old last column

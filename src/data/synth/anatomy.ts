@@ -227,7 +227,7 @@ export function sampleAnatomy(
 }
 
 /** 3x3 rotation (rows) from x, y, z angles in degrees: R = Rz * Ry * Rx. */
-export function rotationMatrix(deg: readonly [number, number, number]): number[][] {
+function rotationMatrix(deg: readonly [number, number, number]): number[][] {
   const [ax, ay, az] = deg.map((d) => (d * Math.PI) / 180) as [number, number, number];
   const [cx, sx, cy, sy, cz, sz] = [
     Math.cos(ax),
@@ -265,7 +265,7 @@ export interface PlacedShape {
  * girth, not its length) before the subject's own isotropic `placement.scale`; `pivot` is the point rotations and scales act about (default: the
  * template centre; the NM SN uses its side's QSM SN centre so the two move together).
  */
-export function placeShape(
+function placeShape(
   template: NucleusTemplate,
   placement: NucleusPlacement,
   targetVolumeCm3: number,
@@ -393,7 +393,7 @@ export function gridVoxelToWorld(grid: SynthGrid, d: 0 | 1 | 2, idx: number): nu
 }
 
 /** Voxel index range `[lo, hi]` (inclusive, clipped to the grid) covering world interval [a, b] on axis d. */
-export function worldRangeToVoxels(grid: SynthGrid, d: 0 | 1 | 2, a: number, b: number): [number, number] {
+function worldRangeToVoxels(grid: SynthGrid, d: 0 | 1 | 2, a: number, b: number): [number, number] {
   const scale = grid.affine[d]![d]!;
   const off = grid.affine[d]![3]!;
   const i0 = (a - off) / scale;

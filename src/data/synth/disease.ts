@@ -165,7 +165,7 @@ export interface SubjectBiology {
 }
 
 /** Nucleus family of a QSM nucleus name (`SN_R` -> `SN`). */
-export function nucleusFamily(name: NucleusName): string {
+function nucleusFamily(name: NucleusName): string {
   return name.slice(0, name.indexOf('_'));
 }
 
