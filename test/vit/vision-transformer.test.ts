@@ -308,4 +308,19 @@ describe('VisionTransformer and loadDinov2 (cpu)', () => {
     tf.dispose([x, ...a, ...b]);
     again.dispose();
   });
+
+  it('the default seed 0 gives the same weights every time (tfjs reads a 0 seed as unseeded)', () => {
+    const make = () => {
+      const v = new VisionTransformer({ preset: 'dinov2-test-tiny', depth: 1 });
+      v.ensureBuilt();
+      // the first 64 values of every weight (enough to tell two draws apart; keeps a failure's diff short)
+      const w = v.getWeights().map((t) => Array.from(t.dataSync().slice(0, 64)));
+      v.dispose();
+      return w;
+    };
+    const [first, second] = [make(), make()];
+    // weight 0 is the patch embedding, the one drawn with seed 0 + 0
+    expect(first[0]!.some((x) => x !== 0)).toBe(true);
+    expect(second).toEqual(first);
+  });
 });

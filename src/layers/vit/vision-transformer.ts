@@ -104,10 +104,17 @@ export function vitWeightShapes(c: VitConfig): Array<[string, number[]]> {
   return out;
 }
 
+/**
+ * tfjs's Gaussian generators treat a seed of 0 as "no seed" (`seed ? seed : Math.random()`), so the
+ * weight drawn with seed 0 (the patch embedding of a default `seed: 0` ViT) differed on every run.
+ * 0 is replaced by a fixed non-zero stand-in.
+ */
+const ZERO_SEED_STANDIN = 0x7fffffff;
+
 function initializerFor(name: string, mode: 'random' | 'zeros', seed: number): Initializer {
   if (/(gamma|ls[12])$/.test(name)) return tf.initializers.ones();
   if (mode === 'zeros' || /(bias|beta)$/.test(name)) return tf.initializers.zeros();
-  return tf.initializers.truncatedNormal({ stddev: 0.02, seed });
+  return tf.initializers.truncatedNormal({ stddev: 0.02, seed: seed === 0 ? ZERO_SEED_STANDIN : seed });
 }
 
 /**
