@@ -3,6 +3,7 @@
  * an ROI stack, folding patients and slices into one batch, in chunks so memory stays bounded.
  */
 
+import { IMAGENET_NORMALIZATION } from './vit/vision-transformer.js';
 import * as tf from '@tensorflow/tfjs';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { MrnError } from '../errors.js';
@@ -15,12 +16,6 @@ export interface InputNormalization {
   /** Per-channel standard deviation (R, G, B). */
   std: [number, number, number];
 }
-
-/** ImageNet mean/std (the normalisation DINOv2 was trained with): the default for backbones that do not state theirs. */
-export const DEFAULT_INPUT_NORMALIZATION: InputNormalization = Object.freeze({
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
-}) as InputNormalization;
 
 /** What a backbone returns for a batch of M images. */
 export interface SliceFeatures {
@@ -39,7 +34,7 @@ export interface SliceBackbone {
   readonly embedDim: number;
   /** Patch size in pixels (14 for DINOv2). */
   readonly patchSize: number;
-  /** Normalisation the backbone expects on `[0, 1]` RGB input. Default {@link DEFAULT_INPUT_NORMALIZATION}. */
+  /** Normalisation the backbone expects on `[0, 1]` RGB input. Default {@link IMAGENET_NORMALIZATION}. */
   readonly inputNormalization?: InputNormalization;
   /**
    * Features of normalised RGB images `[M, H, W, 3]`. A synchronous result lets the backbone run
@@ -65,7 +60,7 @@ export interface BackboneInfo {
   embedDim?: number;
   /** Patch size. Default: the backbone's `patchSize`; required for models and functions. */
   patchSize?: number;
-  /** Input normalisation. Default: the backbone's, else {@link DEFAULT_INPUT_NORMALIZATION}. */
+  /** Input normalisation. Default: the backbone's, else {@link IMAGENET_NORMALIZATION}. */
   inputNormalization?: InputNormalization;
 }
 
@@ -239,7 +234,7 @@ export class SliceEncoder extends MrnLayer {
 
   /** The normalisation applied to the slices before the backbone. */
   get inputNormalization(): InputNormalization {
-    return this.backbone.inputNormalization ?? DEFAULT_INPUT_NORMALIZATION;
+    return this.backbone.inputNormalization ?? IMAGENET_NORMALIZATION;
   }
 
   override get trainableWeights(): tf.LayerVariable[] {

@@ -4,11 +4,8 @@ import { selectBackend } from '../../src/backend.js';
 import { AuxSegHead } from '../../src/layers/aux-seg-head.js';
 import { PatientFusionHead } from '../../src/layers/patient-fusion-head.js';
 import { RoiBranch } from '../../src/layers/roi-branch.js';
-import {
-  DEFAULT_INPUT_NORMALIZATION,
-  SliceEncoder,
-  type SliceFeatures,
-} from '../../src/layers/slice-encoder.js';
+import { IMAGENET_NORMALIZATION } from '../../src/layers/vit/vision-transformer.js';
+import { SliceEncoder, type SliceFeatures } from '../../src/layers/slice-encoder.js';
 import { TinyVit } from './helpers/tiny-vit.js';
 import { syntheticSlices, validFlags } from './helpers/tiny-model.js';
 import { expectMrnError } from '../helpers/errors.js';
@@ -388,7 +385,7 @@ describe('SliceEncoder', () => {
     const asyncBackbone = {
       embedDim: 8,
       patchSize: 7,
-      inputNormalization: DEFAULT_INPUT_NORMALIZATION,
+      inputNormalization: IMAGENET_NORMALIZATION,
       async forwardFeatures(pixels: tf.Tensor4D): Promise<SliceFeatures> {
         calls++;
         await new Promise((r) => setTimeout(r, 1));
