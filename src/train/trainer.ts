@@ -151,8 +151,9 @@ export interface TrainOnFeaturesResult<M> {
   model: M;
   /** Every epoch's record (including those of a resumed earlier session). */
   history: EpochRecord[];
-  /** The best epoch (1-based) and its monitored value. */
+  /** The best epoch (1-based): the last epoch when there was no validation. */
   bestEpoch: number;
+  /** The monitored validation value at the best epoch; null without validation. */
   bestValue: number | null;
   /** Epochs completed. */
   epochsDone: number;
@@ -359,7 +360,11 @@ export async function trainOnFeatures<M extends CheckpointableModel>(
     optimizer.dispose();
   }
   const epochsDone = history.length ? history[history.length - 1]!.epoch : startEpoch;
-  const bestEpoch = early.bestEpoch ?? epochsDone;
+  // Without validation nothing is monitored: the best checkpoint is rewritten every epoch, so the
+  // best model is the last one (not the epoch of the lowest training loss).
+  const validated = (val?.length ?? 0) > 0;
+  const bestEpoch = validated ? (early.bestEpoch ?? epochsDone) : epochsDone;
+  const bestValue = validated ? early.best : null;
   // Return the best model: reload it when the last epoch was not the best.
   if (bestDir && args.loadModel && fs.existsSync(path.join(bestDir, 'checkpoint.json'))) {
     const bestMeta = readCheckpointMeta(bestDir);
@@ -369,7 +374,7 @@ export async function trainOnFeatures<M extends CheckpointableModel>(
       model = best;
     }
   }
-  return { model, history, bestEpoch, bestValue: early.best, epochsDone, stoppedEarly };
+  return { model, history, bestEpoch, bestValue, epochsDone, stoppedEarly };
 }
 
 function disposeModel(model: unknown): void {

@@ -197,6 +197,30 @@ describe('trainOnFeatures', () => {
     for (const m of [ra.model, first.model, rb.model]) m.dispose();
   });
 
+  it('without validation cases the best model is the last epoch, with no monitored value', async () => {
+    const out = path.join(dir, 'no-val');
+    const result = await trainOnFeatures({
+      model: newModel(),
+      source,
+      train,
+      options: { ...options, epochs: 3 },
+      outDir: out,
+      checkpoint: context,
+      loadModel,
+      progress: false,
+    });
+    expect(result.epochsDone).toBe(3);
+    expect(result.bestEpoch).toBe(3);
+    expect(result.bestValue).toBeNull();
+    expect(readCheckpointMeta(path.join(out, 'best')).epoch).toBe(3);
+    const bestModel = await loadModel(path.join(out, 'best', 'model'));
+    const p1 = await predictFromFeatures(result.model, source, ['C16', 'C17']);
+    const p2 = await predictFromFeatures(bestModel, source, ['C16', 'C17']);
+    expect(p1.map((p) => p.probPd)).toEqual(p2.map((p) => p.probPd));
+    bestModel.dispose();
+    result.model.dispose();
+  });
+
   it('validates options', () => {
     expect(resolveTrainOptions({}).epochs).toBe(30);
     expect(() => resolveTrainOptions({ batchSize: 0 })).toThrow(/batchSize/);
