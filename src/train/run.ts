@@ -149,7 +149,9 @@ export async function crossValidate(
       ...(outDir ? { spillDir: path.join(outDir, 'cache') } : {}),
       ...config.cache,
     };
-    io.log?.(`extracting features of ${cases.length} cases (${variants} variants each, S=${prep.size})`);
+    io.log?.(
+      `extracting features of ${cases.length} cases (${variants} variant${variants === 1 ? '' : 's'} each, S=${prep.size})`,
+    );
     const extracted = await extractFeatures(cases, encoder, {
       preprocessing: prep,
       variants,
