@@ -386,6 +386,12 @@ export class SliceEncoder extends MrnLayer {
         } finally {
           pixels.dispose();
         }
+        // Backbones may return more than the contract's two tensors (the ViT adds `prenorm` and
+        // `registers`); encode owns them all, so free the extras or every call leaks them.
+        const extras = Object.values(out as unknown as Record<string, unknown>).filter(
+          (t): t is tf.Tensor => t instanceof tf.Tensor && t !== out.cls && t !== out.patch,
+        );
+        tf.dispose(extras);
         this.checkFeatures(out, ids.length);
         clsParts.push(out.cls);
         patchParts.push(out.patch);
