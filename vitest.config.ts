@@ -1,12 +1,31 @@
 import { defineConfig } from 'vitest/config';
 
+// The threaded-wasm start-up test runs after everything else, alone: under the load of a parallel
+// wasm test file its pthread workers occasionally did not answer within the 60 s start-up timeout
+// (the library then falls back to one thread, which the test rightly reports as a failure).
+const THREADS_TEST = 'test/wasm/threads.test.ts';
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Two cores: one worker per core, each test file in its own process (tfjs backends are global).
     pool: 'forks',
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'main',
+          include: ['test/**/*.test.ts'],
+          exclude: [THREADS_TEST],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'wasm-threads', include: [THREADS_TEST], sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });
