@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { COMMANDS } from '../src/cli/commands.js';
 import { runCli } from '../src/cli/run-cli.js';
 import { captureIO } from './helpers/cli-io.js';
 
@@ -7,6 +8,17 @@ describe('mrn CLI', () => {
     const c = captureIO();
     expect(await runCli(['--help'], c.io)).toBe(0);
     expect(c.out.join('\n')).toMatch(/backend/);
+  });
+
+  it('answers --help and -h for every command with its own help text, running nothing', async () => {
+    for (const command of COMMANDS) {
+      for (const flag of ['--help', '-h']) {
+        const c = captureIO();
+        expect(await runCli([command.name, flag], c.io)).toBe(0);
+        expect(c.out.join('\n')).toBe(command.help);
+        expect(c.err).toEqual([]);
+      }
+    }
   });
 
   it('exits 2 on an unknown command or flag, naming it', async () => {

@@ -17,12 +17,7 @@ Options:
   async run(argv, io) {
     const { values } = parseCommandArgs('backend', argv, {
       json: { type: 'boolean' },
-      help: { type: 'boolean' },
     });
-    if (values.help) {
-      io.out(this.help);
-      return 0;
-    }
     const report = await selectBackend();
     if (values.json) {
       io.out(JSON.stringify(report, null, 2));

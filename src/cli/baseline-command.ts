@@ -33,12 +33,7 @@ Options:
       seed: { type: 'string' },
       l2: { type: 'string' },
       json: { type: 'boolean' },
-      help: { type: 'boolean' },
     });
-    if (values.help) {
-      io.out(this.help);
-      return 0;
-    }
     requireOptions('baseline', values, ['data']);
     const folds = intOption('baseline', 'folds', values.folds, 5);
     if (folds < 2) throw new MrnError('E_USAGE', `mrn baseline: --folds must be >= 2, got ${folds}`);

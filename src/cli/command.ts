@@ -12,7 +12,7 @@ export interface CliCommand {
   name: string;
   /** One line for `mrn --help`. */
   summary: string;
-  /** The full `mrn NAME --help` text: usage line, every option with its default. */
+  /** The full `mrn NAME --help` text: usage line, every option with its default (printed by `runCli`). */
   help: string;
   /** Runs the command with the arguments after its name; resolves to the exit code. */
   run(argv: string[], io: CliIO): Promise<number>;

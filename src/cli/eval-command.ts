@@ -36,12 +36,7 @@ Exit codes: 0 ok, 8 some cases failed (metrics on the others), 3 missing data/mo
       model: { type: 'string' },
       out: { type: 'string' },
       backbone: { type: 'string' },
-      help: { type: 'boolean' },
     });
-    if (values.help) {
-      io.out(this.help);
-      return 0;
-    }
     requireOptions('eval', values, ['data', 'labels', 'model']);
     return withCliModel(io, { model: values.model, backbone: values.backbone }, async (mrn) => {
       const cohort = await loadPdcadCases(values.data, {

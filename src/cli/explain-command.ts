@@ -27,12 +27,7 @@ Options:
       model: { type: 'string' },
       out: { type: 'string' },
       backbone: { type: 'string' },
-      help: { type: 'boolean' },
     });
-    if (values.help) {
-      io.out(this.help);
-      return 0;
-    }
     requireOptions('explain', values, ['case', 'model']);
     return withCliModel(io, { model: values.model, backbone: values.backbone }, async (mrn) => {
       const p = await mrn.predictCase(values.case, { explain: true });

@@ -36,12 +36,7 @@ pred.csv), 3 data or model folder missing, 6 model/backbone mismatch, 2 usage.`,
       model: { type: 'string' },
       out: { type: 'string' },
       backbone: { type: 'string' },
-      help: { type: 'boolean' },
     });
-    if (values.help) {
-      io.out(this.help);
-      return 0;
-    }
     requireOptions('predict', values, ['data', 'model']);
     const out = values.out ?? 'pred.csv';
     return withCliModel(io, { model: values.model, backbone: values.backbone }, async (mrn) => {

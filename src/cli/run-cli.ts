@@ -40,6 +40,11 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
     io.err(`mrn: unknown command '${name}'. Commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
     return exitCodeFor(new MrnError('E_USAGE', ''));
   }
+  // Every command's --help is answered here, so commands only parse their own options.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(command.help);
+    return 0;
+  }
   try {
     return await command.run(rest, io);
   } catch (error) {

@@ -45,12 +45,7 @@ Options:
       difficulty: { type: 'string' },
       datatype: { type: 'string' },
       quiet: { type: 'boolean' },
-      help: { type: 'boolean' },
     });
-    if (values.help) {
-      io.out(this.help);
-      return 0;
-    }
     requireOptions('synth', values, ['out']);
     const cases = intOption('synth', 'cases', values.cases);
     const seed = intOption('synth', 'seed', values.seed);

@@ -76,12 +76,7 @@ data, 5 too few usable cases, 6 a checkpoint in OUT belongs to other settings, 7
       variants: { type: 'string' },
       'embed-dim': { type: 'string' },
       seed: { type: 'string' },
-      help: { type: 'boolean' },
     });
-    if (values.help) {
-      io.out(this.help);
-      return 0;
-    }
     requireOptions('train', values, ['data', 'labels']);
     const folds = intOption('train', 'folds', values.folds, 5);
     if (folds < 1) throw new MrnError('E_USAGE', 'mrn train: --folds must be >= 1');
