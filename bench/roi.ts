@@ -1,6 +1,6 @@
 /**
  * bench/roi: preprocessing one 300x300x70 PDCAD case (real masks of RJPD_002 from
- * ../shared/pdcad-samples, QSM/NM images synthesised from them, stored LAS float32 .nii.gz like the
+ * test/fixtures/pdcad-samples, QSM/NM images synthesised from them, stored LAS float32 .nii.gz like the
  * challenge files) into the four MRN ROIs at 224 px: cold (read 4 NIfTI + reorient + NM reference +
  * crop + normalise + resize), through the disk cache (miss = cold + write, hit = read), and the
  * cohort validation of loadPdcadCases for the one case. Side by side: the same pipeline in
@@ -25,7 +25,7 @@ import {
 } from '../src/index.js';
 
 const repeats = Number(process.argv[2] ?? 3);
-const SAMPLE = new URL('../../shared/pdcad-samples/RJPD_002/', import.meta.url);
+const SAMPLE = new URL('../test/fixtures/pdcad-samples/RJPD_002/', import.meta.url);
 const root = mkdtempSync(join(tmpdir(), 'mrn-bench-roi-'));
 const caseDir = join(root, 'cohort', 'RJPD_002');
 mkdirSync(caseDir, { recursive: true });

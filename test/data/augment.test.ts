@@ -71,7 +71,7 @@ describe('flipLeftRight', () => {
 describe('flip on a real crop', () => {
   it('moves right nuclei to the left half and relabels them as left', async () => {
     const path = fileURLToPath(
-      new URL('../../../shared/pdcad-samples/RJPD_002/QSM_mask.nii.gz', import.meta.url),
+      new URL('../fixtures/pdcad-samples/RJPD_002/QSM_mask.nii.gz', import.meta.url),
     );
     const mask = reorientToCanonical(await readNifti(path));
     const roi = roiWithSeparateSides(getMrnRoi('qsm-mb'));

@@ -1,5 +1,5 @@
 /**
- * The real challenge masks in ../shared/pdcad-samples read with the labels, voxel counts, affine and
+ * The real challenge masks in test/fixtures/pdcad-samples read with the labels, voxel counts, affine and
  * orientation nibabel reports (numbers below printed by nibabel 5.0), and survive a write/read round trip.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { orientation, readNifti, reorientToCanonical, writeNifti } from '../../src/index.js';
 
-const samples = fileURLToPath(new URL('../../../shared/pdcad-samples/', import.meta.url));
+const samples = fileURLToPath(new URL('../fixtures/pdcad-samples/', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'mrn-nifti-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

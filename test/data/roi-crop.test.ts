@@ -15,7 +15,7 @@ import {
   type Volume,
 } from '../../src/index.js';
 
-const SAMPLES = fileURLToPath(new URL('../../../shared/pdcad-samples/', import.meta.url));
+const SAMPLES = fileURLToPath(new URL('../fixtures/pdcad-samples/', import.meta.url));
 const CASES = ['RJPD_002', 'RJPD_005', 'RJPD_006', 'RJPD_010', 'RJPD_011'];
 /** Python (nibabel as_closest_canonical) label extents per case and ROI, see test/fixtures/rois/. */
 const EXTENTS = JSON.parse(

@@ -13,7 +13,7 @@ import {
   type Affine,
 } from '../../src/index.js';
 
-const SAMPLES = fileURLToPath(new URL('../../../shared/pdcad-samples/', import.meta.url));
+const SAMPLES = fileURLToPath(new URL('../fixtures/pdcad-samples/', import.meta.url));
 const RAS: Affine = [
   [0.667, 0, 0, 0],
   [0, 0.667, 0, 0],

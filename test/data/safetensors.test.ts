@@ -12,7 +12,7 @@ import {
 import { isMrnError } from '../../src/errors.js';
 import { rejectionOf, thrownBy } from '../helpers/errors.js';
 
-const SHARED = (p: string) => new URL(`../../../shared/fixtures/${p}`, import.meta.url).pathname;
+const REFERENCE = (p: string) => new URL(`../fixtures/reference/${p}`, import.meta.url).pathname;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mrn-st-'));
 
 /** A file from a raw header object and data bytes. */
@@ -38,7 +38,7 @@ async function expectInvalid(bytes: Uint8Array, pattern: RegExp): Promise<void> 
 
 describe('readSafetensors', () => {
   it('reads F32 as views into the one file buffer and BF16 converted exactly', async () => {
-    const f32 = await readSafetensors(SHARED('dinov2-tiny/model.safetensors'));
+    const f32 = await readSafetensors(REFERENCE('dinov2-tiny/model.safetensors'));
     const w = f32['embeddings.patch_embeddings.projection.weight'];
     expect(w.dtype).toBe('F32');
     expect(w.shape).toEqual([64, 3, 14, 14]);
@@ -46,7 +46,7 @@ describe('readSafetensors', () => {
     // views, not copies: every F32 tensor shares one ArrayBuffer (the file's)
     const buffers = new Set(Object.values(f32).map((t) => t.data.buffer));
     expect(buffers.size).toBe(1);
-    const bf = await readSafetensors(SHARED('dinov2-tiny-bf16/model.safetensors'));
+    const bf = await readSafetensors(REFERENCE('dinov2-tiny-bf16/model.safetensors'));
     const g = bf['layernorm.weight'];
     expect(g.dtype).toBe('BF16');
     expect(g.data).toBeInstanceOf(Float32Array);
@@ -98,14 +98,14 @@ describe('readSafetensors', () => {
 
   it('streams tensors one by one in file order, optionally a subset', async () => {
     const names: string[] = [];
-    for await (const t of iterateSafetensors(SHARED('dinov2-tiny/model.safetensors'))) {
+    for await (const t of iterateSafetensors(REFERENCE('dinov2-tiny/model.safetensors'))) {
       names.push(t.name);
       expect(t.data.length).toBe(t.shape.reduce((a, b) => a * b, 1));
     }
     expect(names.length).toBe(5 + 3 * 18 + 2);
-    const all = await readSafetensors(SHARED('dinov2-tiny/model.safetensors'));
+    const all = await readSafetensors(REFERENCE('dinov2-tiny/model.safetensors'));
     const some: Record<string, Float32Array> = {};
-    for await (const t of iterateSafetensors(SHARED('dinov2-tiny/model.safetensors'), {
+    for await (const t of iterateSafetensors(REFERENCE('dinov2-tiny/model.safetensors'), {
       names: ['layernorm.bias', 'embeddings.cls_token'],
     })) {
       some[t.name] = t.data as Float32Array;

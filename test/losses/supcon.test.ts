@@ -18,7 +18,7 @@ interface SupConCase {
   grad: number[];
 }
 
-const reference = readJson<{ cases: SupConCase[] }>('../../../shared/fixtures/supcon-reference.json');
+const reference = readJson<{ cases: SupConCase[] }>('../fixtures/reference/supcon-reference.json');
 
 function randomFeatures(seed: number, b: number, v: number, e: number): number[][][] {
   const rng = createRng(seed);

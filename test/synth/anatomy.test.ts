@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readNifti } from '../../src/data/nifti.js';
@@ -21,7 +21,7 @@ const stats = JSON.parse(
   >;
   ranges: { QSM_mask: Record<string, RealRange>; NM_mask: Record<string, RealRange> };
 };
-const realDir = fileURLToPath(new URL('../../../shared/pdcad-samples/', import.meta.url));
+const realDir = fileURLToPath(new URL('../fixtures/pdcad-samples/', import.meta.url));
 
 describe('synthetic anatomy vs the five real mask sets', () => {
   it("the full grid reproduces the real files' affine and shape", () => {
@@ -94,8 +94,8 @@ describe('synthetic anatomy vs the five real mask sets', () => {
     }
   });
 
-  it.skipIf(!existsSync(realDir))(
-    'the fixture matches the real masks read with readNifti (../shared)',
+  it(
+    'the fixture matches the real masks read with readNifti (test/fixtures/pdcad-samples)',
     async () => {
       const subject = 'RJPD_005';
       for (const kind of ['QSM_mask', 'NM_mask'] as const) {

@@ -14,8 +14,8 @@ import { type CachedFeatureSource, extractFeatures } from '../../src/train/featu
 
 // The ONNX backbone path of training (resolveBackbone('x.onnx') -> OnnxVitEncoder) must cache the
 // same features as the tfjs DINOv2 path with the same weights: the fixture's ONNX export is the
-// network stored in model.safetensors (see ../shared/fixtures/README.md), at its fixed 224 x 224 input.
-const FIXTURE = fileURLToPath(new URL('../../../shared/fixtures/dinov2-tiny', import.meta.url));
+// network stored in model.safetensors (see test/fixtures/reference/README.md), at its fixed 224 x 224 input.
+const FIXTURE = fileURLToPath(new URL('../fixtures/reference/dinov2-tiny', import.meta.url));
 const S = 224;
 const TOLERANCE = 1e-4;
 

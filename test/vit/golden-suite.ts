@@ -10,7 +10,7 @@ import { readSafetensors, type SafetensorsTensor } from '../../src/data/safetens
 import { loadDinov2 } from '../../src/layers/vit/load-dinov2.js';
 import type { VisionTransformer } from '../../src/layers/vit/vision-transformer.js';
 
-export const SHARED = (p: string) => new URL(`../../../shared/fixtures/${p}`, import.meta.url).pathname;
+export const REFERENCE = (p: string) => new URL(`../fixtures/reference/${p}`, import.meta.url).pathname;
 export const OWN = (p: string) => new URL(`../fixtures/dinov2/${p}`, import.meta.url).pathname;
 
 /** NCHW reference pixels -> NHWC tensor. */
@@ -90,8 +90,8 @@ export function goldenSuite(
 }
 
 export const GOLDEN_MODELS = [
-  { label: 'dinov2-tiny (F32)', dir: SHARED('dinov2-tiny'), sizes: ['224x224', '98x70'] },
-  { label: 'dinov2-tiny-bf16 (BF16)', dir: SHARED('dinov2-tiny-bf16'), sizes: ['224x224'] },
+  { label: 'dinov2-tiny (F32)', dir: REFERENCE('dinov2-tiny'), sizes: ['224x224', '98x70'] },
+  { label: 'dinov2-tiny-bf16 (BF16)', dir: REFERENCE('dinov2-tiny-bf16'), sizes: ['224x224'] },
   {
     label: 'registers, F16, antialiased interpolation (own fixture)',
     dir: OWN('reg-f16'),

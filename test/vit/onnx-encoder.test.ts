@@ -4,7 +4,7 @@ import { selectBackend } from '../../src/backend.js';
 import { readSafetensors } from '../../src/data/safetensors.js';
 import { OnnxVitEncoder } from '../../src/layers/vit/onnx-encoder.js';
 import { IMAGENET_NORMALIZATION } from '../../src/layers/vit/vision-transformer.js';
-import { OWN, SHARED, maxAbsDiff, nhwc } from './golden-suite.js';
+import { OWN, REFERENCE, maxAbsDiff, nhwc } from './golden-suite.js';
 import { expectMrnRejection } from '../helpers/errors.js';
 
 describe('OnnxVitEncoder (onnxruntime-node)', () => {
@@ -12,12 +12,12 @@ describe('OnnxVitEncoder (onnxruntime-node)', () => {
     await selectBackend({ backend: 'cpu' });
   });
 
-  it('reproduces the official outputs from an export with cls/patch outputs (shared fixture)', async () => {
-    const enc = await OnnxVitEncoder.create(SHARED('dinov2-tiny/model_224x224.onnx'), { threads: 1 });
+  it('reproduces the official outputs from an export with cls/patch outputs (official reference fixture)', async () => {
+    const enc = await OnnxVitEncoder.create(REFERENCE('dinov2-tiny/model_224x224.onnx'), { threads: 1 });
     expect([enc.embedDim, enc.patchSize, enc.numRegisters]).toEqual([64, 14, 0]);
     expect(enc.inputSize).toEqual([224, 224]);
     expect(enc.inputNormalization).toEqual(IMAGENET_NORMALIZATION);
-    const ref = await readSafetensors(SHARED('dinov2-tiny/reference_io.safetensors'));
+    const ref = await readSafetensors(REFERENCE('dinov2-tiny/reference_io.safetensors'));
     const before = tf.memory().numTensors;
     const x = nhwc(ref['224x224.pixel_values_nchw']);
     const f = await enc.forwardFeatures(x);
@@ -56,7 +56,7 @@ describe('OnnxVitEncoder (onnxruntime-node)', () => {
   it('fails clearly on a missing file, a non-ONNX file, and wrong input shapes', async () => {
     await expectMrnRejection(OnnxVitEncoder.create('/nonexistent/model.onnx'), 'E_FILE_NOT_FOUND');
     await expectMrnRejection(OnnxVitEncoder.create(new Uint8Array([1, 2, 3, 4])), 'E_CHECKPOINT');
-    const enc = await OnnxVitEncoder.create(SHARED('dinov2-tiny/model_224x224.onnx'));
+    const enc = await OnnxVitEncoder.create(REFERENCE('dinov2-tiny/model_224x224.onnx'));
     await expectMrnRejection(
       enc.forwardFeatures(tf.zeros([1, 224, 224, 1]) as tf.Tensor4D),
       'E_INVALID_ARGUMENT',

@@ -13,11 +13,11 @@ import {
   vitConfigFromHf,
   vitParameterCount,
 } from '../../src/layers/vit/vit-config.js';
-import { SHARED, maxAbsDiff, nhwc } from './golden-suite.js';
+import { REFERENCE, maxAbsDiff, nhwc } from './golden-suite.js';
 import { checkErfGradient, checkPartialTuning } from './vit-training-check.js';
 import { expectMrnRejection } from '../helpers/errors.js';
 
-const TINY = SHARED('dinov2-tiny');
+const TINY = REFERENCE('dinov2-tiny');
 const tinyConfig = JSON.parse(
   (await import('node:fs')).readFileSync(`${TINY}/config.json`, 'utf8'),
 ) as Record<string, unknown> & {

@@ -6,7 +6,7 @@ import { isMrnError } from '../../src/errors.js';
 import { loadDinov2 } from '../../src/layers/vit/load-dinov2.js';
 import { VisionTransformer } from '../../src/layers/vit/vision-transformer.js';
 import { VIT_PRESETS, assertVitFitsBackend } from '../../src/layers/vit/vit-config.js';
-import { SHARED, nhwc } from './golden-suite.js';
+import { REFERENCE, nhwc } from './golden-suite.js';
 import { checkErfGradient, checkPartialTuning } from './vit-training-check.js';
 import { rejectionOf, thrownBy } from '../helpers/errors.js';
 
@@ -30,8 +30,8 @@ describe('VisionTransformer on wasm', () => {
   });
 
   it('trains only the unfrozen blocks (exact-erf GELU gradient on wasm)', async () => {
-    const vit = await loadDinov2(SHARED('dinov2-tiny'));
-    const ref = await readSafetensors(SHARED('dinov2-tiny/reference_io.safetensors'));
+    const vit = await loadDinov2(REFERENCE('dinov2-tiny'));
+    const ref = await readSafetensors(REFERENCE('dinov2-tiny/reference_io.safetensors'));
     const x = nhwc(ref['98x70.pixel_values_nchw']);
     checkErfGradient();
     checkPartialTuning(vit, x);
