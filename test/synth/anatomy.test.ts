@@ -94,26 +94,23 @@ describe('synthetic anatomy vs the five real mask sets', () => {
     }
   });
 
-  it(
-    'the fixture matches the real masks read with readNifti (test/fixtures/pdcad-samples)',
-    async () => {
-      const subject = 'RJPD_005';
-      for (const kind of ['QSM_mask', 'NM_mask'] as const) {
-        const vol = await readNifti(`${realDir}${subject}/${kind}.nii.gz`);
-        const labels = vol.data.data;
-        for (const l of kind === 'QSM_mask' ? [1, 9, 11, 14, 16] : [1, 2]) {
-          const s = labelStats(labels, vol.shape, vol.affine, l)!;
-          const ref = stats.per_subject[subject]![kind]![String(l)]!;
-          expect(s.volumeCm3).toBeCloseTo(ref.volume_cm3, 5);
-          for (let d = 0; d < 3; d++) {
-            expect(s.centroidMm[d]!).toBeCloseTo(ref.centroid_mm[d]!, 3);
-            expect(s.extentMm[d]!).toBeCloseTo(ref.extent_mm[d]!, 3);
-          }
-          expect(s.slices).toBe(ref.slices);
+  it('the fixture matches the real masks read with readNifti (test/fixtures/pdcad-samples)', async () => {
+    const subject = 'RJPD_005';
+    for (const kind of ['QSM_mask', 'NM_mask'] as const) {
+      const vol = await readNifti(`${realDir}${subject}/${kind}.nii.gz`);
+      const labels = vol.data.data;
+      for (const l of kind === 'QSM_mask' ? [1, 9, 11, 14, 16] : [1, 2]) {
+        const s = labelStats(labels, vol.shape, vol.affine, l)!;
+        const ref = stats.per_subject[subject]![kind]![String(l)]!;
+        expect(s.volumeCm3).toBeCloseTo(ref.volume_cm3, 5);
+        for (let d = 0; d < 3; d++) {
+          expect(s.centroidMm[d]!).toBeCloseTo(ref.centroid_mm[d]!, 3);
+          expect(s.extentMm[d]!).toBeCloseTo(ref.extent_mm[d]!, 3);
         }
+        expect(s.slices).toBe(ref.slices);
       }
-    },
-  );
+    }
+  });
 
   it('generateSyntheticMasks rejects bad indices and options with E_INVALID_ARGUMENT', () => {
     for (const [index, o] of [
