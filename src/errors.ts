@@ -18,6 +18,8 @@ export const MRN_ERROR_CODES = {
   E_FILE_NOT_FOUND: 3,
   /** A file could not be read (permissions, I/O). */
   E_IO: 3,
+  /** A symlink (case folder or file) points nowhere: its target is missing, or links form a loop. */
+  E_LINK_BROKEN: 3,
   /** A NIfTI file ends before its header or voxel data does. */
   E_NIFTI_TRUNCATED: 4,
   /** A NIfTI file is malformed (bad magic, header fields out of range, corrupt gzip). */
@@ -34,6 +36,14 @@ export const MRN_ERROR_CODES = {
   E_LABEL_MISSING: 5,
   /** A case folder is unusable (see the accompanying problems). */
   E_CASE_INVALID: 5,
+  /** A class label in the labels CSV is not 0 (HC) or 1 (PD). */
+  E_CLASS_LABEL_INVALID: 5,
+  /** A case is listed twice in the labels CSV with different labels. */
+  E_CLASS_LABEL_CONFLICT: 5,
+  /** A row of the labels CSV has no case id. */
+  E_CSV_ROW_INVALID: 5,
+  /** Too few usable labelled cases (overall, per class or for the number of folds) to train. */
+  E_TOO_FEW_CASES: 5,
   /** A volume is not in the orientation a function requires. */
   E_ORIENTATION: 5,
   /** Model weights are missing, extra or mis-shaped. */

@@ -28,6 +28,7 @@ export * from './data/roi.js';
 export * from './data/slices.js';
 export * from './data/normalize-roi.js';
 export * from './data/pdcad.js';
+export * from './data/pdcad-problems.js';
 export * from './data/augment/index.js';
 export * from './data/roi-cache.js';
 
@@ -188,4 +189,5 @@ export {
   type CrossValidationReport,
 } from './train/cross-validate.js';
 export * from './train/run.js';
+export * from './train/enough-cases.js';
 export * from './predict/load-mrn.js';

@@ -1,11 +1,18 @@
 import { loadPdcadCases } from '../data/pdcad.js';
+import { countSkipReasons, formatSkipReasons } from '../data/pdcad-problems.js';
 import { MrnError } from '../errors.js';
 import { PRETRAINED_WEIGHTS_NOTE } from '../train/backbone.js';
+import { checkEnoughCases } from '../train/enough-cases.js';
 import { crossValidate, type MrnRunConfig } from '../train/run.js';
 import { selectCliBackend } from './cli-model.js';
 import type { CliCommand } from './command.js';
 import { intOption, parseCommandArgs, requireOptions } from './command.js';
 import { printBinaryMetrics } from './metrics-lines.js';
+
+/** `n thing` or `n things`. */
+function plural(n: number, thing: string): string {
+  return `${n} ${thing}${n === 1 ? '' : 's'}`;
+}
 
 /** Parses a positive number option. */
 export function numberOption(
@@ -105,6 +112,22 @@ data, 5 too few usable cases, 6 a checkpoint in OUT belongs to other settings, 7
     }
     const labelled = cohort.cases.filter((c) => c.label === 0 || c.label === 1);
     io.err(`${labelled.length} labelled cases (${cohort.excluded.length} excluded)`);
+    const skipReasons = countSkipReasons(cohort.problems);
+    checkEnoughCases(
+      labelled.map((c) => c.label!),
+      folds,
+      {
+        who: 'mrn train',
+        dir: values.data,
+        foundIn: `${plural(cohort.caseFolders, 'case folder')} and ${plural(cohort.csvRows ?? 0, 'CSV row')}`,
+        skipped: formatSkipReasons(skipReasons),
+        details: {
+          caseFolders: cohort.caseFolders,
+          csvRows: cohort.csvRows,
+          skipReasons: Object.fromEntries(skipReasons),
+        },
+      },
+    );
     const result = await crossValidate(labelled, folds, config, { outDir, log: (l) => io.err(l) });
     for (const f of result.failed) io.err(`skipped ${f.caseId}: ${f.error.message}`);
     const r = result.report;

@@ -10,10 +10,12 @@
  * {@link preprocessCase} turns one case record into the model's ROI tensors.
  */
 
-import { readdir, readFile, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MrnError, type MrnErrorCode } from '../errors.js';
 import { readNifti } from './nifti.js';
+import type { PdcadWarningCode } from './pdcad-problems.js';
 import {
   guessQsmUnit,
   NM_RATIO_WINDOW,
@@ -46,12 +48,31 @@ export interface PdcadProblem {
   caseId: string;
   /** `error`: the case is excluded; `warning`: the case is kept (e.g. a missing nucleus with a fallback). */
   severity: 'error' | 'warning';
-  /** Stable code ({@link MrnErrorCode}) for programs. */
-  code: MrnErrorCode;
+  /**
+   * Stable code for programs: an {@link MrnErrorCode} for errors, a `W_*` code for warnings (every
+   * code with its severity and meaning: {@link PDCAD_PROBLEM_CODES}).
+   */
+  code: MrnErrorCode | PdcadWarningCode;
   /** What is wrong, in words. */
   reason: string;
   /** The file concerned, when there is one. */
   file?: string;
+  /** The 1-based line of the labels CSV, for problems found in the CSV. */
+  row?: number;
+}
+
+/** A bad row of the labels CSV (see {@link parsePdcadLabels}). */
+export interface PdcadLabelProblem {
+  /** 1-based line number in the CSV (the header is line 1). */
+  row: number;
+  /** The case id of the row; `undefined` when the row has none. */
+  caseId: string | undefined;
+  /** What is wrong with the row. */
+  code: 'E_CLASS_LABEL_INVALID' | 'E_CLASS_LABEL_CONFLICT' | 'E_CSV_ROW_INVALID';
+  /** The label cell as written, when the row has a case id. */
+  value?: string;
+  /** What is wrong, in words, with file and line. */
+  reason: string;
 }
 
 /** Geometry shared by a case's four volumes, as stored in the files. */
@@ -108,6 +129,10 @@ export interface PdcadCohort {
   problems: PdcadProblem[];
   /** Ids of the cases excluded by an error, sorted. */
   excluded: string[];
+  /** How many case folders (or links to them, or broken links) the folder holds. */
+  caseFolders: number;
+  /** How many data rows the labels CSV has (blank and comment lines and the header not counted); `undefined` without a CSV. */
+  csvRows?: number;
 }
 
 const FILE_NAMES: Record<PdcadFileRole, string> = {
@@ -120,24 +145,29 @@ const FILE_NAMES: Record<PdcadFileRole, string> = {
 /** Tolerance (mm, at the grid's corner voxels) for "same grid": far below a voxel, above float32 rounding. */
 const GRID_TOLERANCE = 1e-3;
 
+/** A class label cell: 0 or 1, optionally written as a float (`1.0`, as pandas writes floats). */
+const CLASS_LABEL = /^[01](\.0*)?$/;
+
 /**
  * Parses a `case,label` CSV. A header row is recognised (and skipped) when its label cell is not a
  * number; columns named `case`/`id`/`subject` and `label` are used when present, else the first two.
- * Returns the labels by case id and the problems (bad rows) by line.
+ * Labels must be `0` (HC) or `1` (PD); every other value is a problem of its row.
+ * Returns the labels by case id, the bad rows as data and the number of data rows.
  */
 export function parsePdcadLabels(
   text: string,
   file = 'labels.csv',
-): { labels: Map<string, number>; problems: string[] } {
+): { labels: Map<string, number>; problems: PdcadLabelProblem[]; rows: number } {
   const lines = text
     .replace(/^\uFEFF/, '')
     .split(/\r?\n/)
     .map((l) => l.trim());
   const labels = new Map<string, number>();
-  const problems: string[] = [];
+  const problems: PdcadLabelProblem[] = [];
   let caseCol = 0;
   let labelCol = 1;
   let first = true;
+  let rows = 0;
   lines.forEach((line, n) => {
     if (line === '' || line.startsWith('#')) return;
     const cells = line.split(/[,;\t]/).map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
@@ -152,35 +182,87 @@ export function parsePdcadLabels(
         return;
       }
     }
-    const id = cells[caseCol];
-    const raw = cells[labelCol];
-    const value = Number(raw);
-    if (!id) problems.push(`${file}:${n + 1}: no case id`);
-    else if (raw === undefined || raw === '' || !Number.isInteger(value) || value < 0) {
-      problems.push(
-        `${file}:${n + 1}: case ${id} has label '${raw ?? ''}', expected a class index (0 = HC, 1 = PD)`,
-      );
-    } else if (labels.has(id) && labels.get(id) !== value) {
-      problems.push(`${file}:${n + 1}: case ${id} is listed twice with different labels`);
-    } else labels.set(id, value);
+    rows++;
+    const row = n + 1;
+    const id = cells[caseCol] || undefined;
+    const raw = cells[labelCol] ?? '';
+    if (id === undefined) {
+      problems.push({
+        row,
+        caseId: undefined,
+        code: 'E_CSV_ROW_INVALID',
+        reason: `${file}:${row}: no case id`,
+      });
+    } else if (!CLASS_LABEL.test(raw)) {
+      problems.push({
+        row,
+        caseId: id,
+        code: 'E_CLASS_LABEL_INVALID',
+        value: raw,
+        reason: `${file}:${row}: case ${id} has label '${raw}'; labels must be 0 (HC) or 1 (PD)`,
+      });
+    } else if (labels.has(id) && labels.get(id) !== Number(raw)) {
+      problems.push({
+        row,
+        caseId: id,
+        code: 'E_CLASS_LABEL_CONFLICT',
+        value: raw,
+        reason: `${file}:${row}: case ${id} is listed twice with different labels`,
+      });
+    } else labels.set(id, Number(raw));
   });
-  return { labels, problems };
+  return { labels, problems, rows };
 }
 
-async function exists(path: string): Promise<boolean> {
+/** What a path is once symlinks are followed. */
+type PathProbe =
+  | { kind: 'file' | 'dir' | 'other'; link?: string }
+  | { kind: 'missing' }
+  | { kind: 'broken' | 'loop'; link: string };
+
+/**
+ * Follows `path` (symlinks included, relative or absolute targets). A dangling link and a link loop
+ * (the OS gives up after its hop limit, so this never hangs) are told apart from a plain missing path.
+ */
+async function probePath(path: string): Promise<PathProbe> {
+  let own;
   try {
-    return (await stat(path)).isFile();
+    own = await lstat(path);
   } catch {
-    return false;
+    return { kind: 'missing' };
+  }
+  const link = own.isSymbolicLink() ? await readlink(path).catch(() => '?') : undefined;
+  try {
+    const s = link === undefined ? own : await stat(path);
+    return { kind: s.isFile() ? 'file' : s.isDirectory() ? 'dir' : 'other', ...(link ? { link } : {}) };
+  } catch (e) {
+    return { kind: (e as NodeJS.ErrnoException).code === 'ELOOP' ? 'loop' : 'broken', link: link ?? '?' };
   }
 }
 
-async function findFile(dir: string, stem: string): Promise<string | undefined> {
+/** Why a probed symlink is unusable, in words. */
+function brokenLinkReason(name: string, probe: { kind: 'broken' | 'loop'; link: string }): string {
+  return probe.kind === 'loop'
+    ? `${name} is a symlink loop (via '${probe.link}')`
+    : `${name} is a symlink to '${probe.link}', which does not exist`;
+}
+
+/**
+ * Finds `stem.nii.gz` or `stem.nii` in `dir`, following symlinks. A broken link is returned as such
+ * (when no other candidate is a file), so the case can say which link is broken.
+ */
+async function findFile(
+  dir: string,
+  stem: string,
+): Promise<{ path: string; broken?: { kind: 'broken' | 'loop'; link: string } } | undefined> {
+  let broken: { path: string; broken: { kind: 'broken' | 'loop'; link: string } } | undefined;
   for (const ext of ['.nii.gz', '.nii']) {
     const p = join(dir, stem + ext);
-    if (await exists(p)) return p;
+    const probe = await probePath(p);
+    if (probe.kind === 'file') return { path: p };
+    if ((probe.kind === 'broken' || probe.kind === 'loop') && !broken) broken = { path: p, broken: probe };
   }
-  return undefined;
+  return broken;
 }
 
 function labelCounts(mask: Volume): Map<number, number> {
@@ -203,13 +285,15 @@ async function validateCase(
   const problems: PdcadProblem[] = [];
   const error = (code: MrnErrorCode, reason: string, file?: string) =>
     problems.push({ caseId: id, severity: 'error', code, reason, file });
-  const warn = (code: MrnErrorCode, reason: string, file?: string) =>
+  const warn = (code: PdcadWarningCode, reason: string, file?: string) =>
     problems.push({ caseId: id, severity: 'warning', code, reason, file });
 
   const files = {} as Record<PdcadFileRole, string>;
   for (const role of PDCAD_FILE_ROLES) {
-    const p = await findFile(dir, FILE_NAMES[role]);
-    if (p) files[role] = p;
+    const found = await findFile(dir, FILE_NAMES[role]);
+    if (found?.broken)
+      error('E_LINK_BROKEN', brokenLinkReason(basename(found.path), found.broken), found.path);
+    else if (found) files[role] = found.path;
     else
       error(
         'E_FILE_NOT_FOUND',
@@ -259,7 +343,7 @@ async function validateCase(
     const bad = [...counts[role].keys()].filter((l) => !Number.isInteger(l) || l < 0);
     if (bad.length) {
       warn(
-        'E_INVALID_ARGUMENT',
+        'W_MASK_VALUES_ROUNDED',
         `${basename(files[role])} holds non-label values (${bad.slice(0, 5).join(', ')}); they are rounded`,
         files[role],
       );
@@ -274,7 +358,7 @@ async function validateCase(
       if (stand.some((l) => (counts.QSM_mask.get(l) ?? 0) > 0)) {
         missingLabels[role].push(...roi.labels.filter((l) => !missingLabels[role].includes(l)));
         warn(
-          'E_LABEL_MISSING',
+          'W_NM_SN_FROM_QSM',
           `ROI ${roi.id}: ${basename(files[role])} has none of its labels [${roi.labels}]; the QSM mask's SN [${stand}] is used instead (co-registered)`,
           files[role],
         );
@@ -303,7 +387,7 @@ async function validateCase(
           ? `the box mirrors label ${p}`
           : `the box is grown to the typical extent (${roi.typicalExtentMm.join('x')} mm)`;
       warn(
-        'E_LABEL_MISSING',
+        'W_NUCLEUS_MISSING',
         `ROI ${roi.id}: label ${l} has no voxel in ${basename(files[role])}; ${how}`,
         files[role],
       );
@@ -314,7 +398,7 @@ async function validateCase(
   const qsmUnitGuess = guessQsmUnit(vols.QSM, vols.QSM_mask);
   if (qsmUnitGuess === 'ppm') {
     warn(
-      'E_INVALID_ARGUMENT',
+      'W_QSM_LOOKS_PPM',
       'QSM values in deep grey matter are below 2: the image looks like ppm; pass qsm.unit = "ppm" when preprocessing',
       files.QSM,
     );
@@ -362,9 +446,9 @@ async function validateCase(
 export async function loadPdcadCases(dir: string, options: LoadPdcadOptions = {}): Promise<PdcadCohort> {
   const rois = (options.rois ?? MRN_ROIS).map(validateRoi);
   const concurrency = Math.max(1, Math.floor(options.concurrency ?? 2));
-  let entries: string[];
+  let entries: Dirent[];
   try {
-    entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    entries = await readdir(dir, { withFileTypes: true });
   } catch (e) {
     throw new MrnError(
       'E_FILE_NOT_FOUND',
@@ -377,6 +461,7 @@ export async function loadPdcadCases(dir: string, options: LoadPdcadOptions = {}
   }
   const problems: PdcadProblem[] = [];
   let labels: Map<string, number> | undefined;
+  let csvRows: number | undefined;
   if (options.labels !== undefined) {
     let text: string;
     try {
@@ -393,20 +478,47 @@ export async function loadPdcadCases(dir: string, options: LoadPdcadOptions = {}
     }
     const parsed = parsePdcadLabels(text, options.labels);
     labels = parsed.labels;
-    for (const reason of parsed.problems) {
-      const id = /case (\S+)/.exec(reason)?.[1] ?? '(csv)';
-      problems.push({ caseId: id, severity: 'error', code: 'E_CASE_INVALID', reason, file: options.labels });
+    csvRows = parsed.rows;
+    for (const p of parsed.problems) {
+      problems.push({
+        caseId: p.caseId ?? `(${basename(options.labels)} row ${p.row})`,
+        severity: 'error',
+        code: p.code,
+        reason: p.reason,
+        file: options.labels,
+        row: p.row,
+      });
     }
   }
 
+  // Case folders may be symlinks (splits made of links to the case folders). A link that points
+  // nowhere is reported under its name: it was most likely meant to be a case.
   const candidates: string[] = [];
-  for (const name of entries.sort()) {
+  const brokenLinks: PdcadProblem[] = [];
+  const names = entries.map((e) => e.name).sort();
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  for (const name of names) {
+    const entry = byName.get(name)!;
+    if (!entry.isDirectory() && !entry.isSymbolicLink()) continue;
+    const path = join(dir, name);
+    const probe = entry.isSymbolicLink() ? await probePath(path) : ({ kind: 'dir' } as const);
+    if (probe.kind === 'broken' || probe.kind === 'loop') {
+      brokenLinks.push({
+        caseId: name,
+        severity: 'error',
+        code: 'E_LINK_BROKEN',
+        reason: brokenLinkReason(`case folder ${name}`, probe),
+        file: path,
+      });
+      continue;
+    }
+    if (probe.kind !== 'dir') continue;
     if (/^RJPD_/i.test(name)) {
       candidates.push(name);
       continue;
     }
     for (const role of PDCAD_FILE_ROLES) {
-      if (await findFile(join(dir, name), FILE_NAMES[role])) {
+      if (await findFile(path, FILE_NAMES[role])) {
         candidates.push(name);
         break;
       }
@@ -450,7 +562,7 @@ export async function loadPdcadCases(dir: string, options: LoadPdcadOptions = {}
       r.problems.push({
         caseId: id,
         severity: 'warning',
-        code: 'E_CASE_INVALID',
+        code: 'W_CASE_NOT_IN_CSV',
         reason: `case folder is not listed in ${basename(options.labels!)}; loaded without a label`,
       });
       r.record?.warnings.push(r.problems[r.problems.length - 1]!);
@@ -460,8 +572,12 @@ export async function loadPdcadCases(dir: string, options: LoadPdcadOptions = {}
     if (r.record && !csvError) cases.push(r.record);
     else excluded.push(id);
   }
+  for (const p of brokenLinks) {
+    problems.push(p);
+    excluded.push(p.caseId);
+  }
   if (labels) {
-    const found = new Set(candidates);
+    const found = new Set([...candidates, ...brokenLinks.map((p) => p.caseId)]);
     for (const id of [...labels.keys()].sort()) {
       if (!found.has(id)) {
         problems.push({
@@ -474,7 +590,13 @@ export async function loadPdcadCases(dir: string, options: LoadPdcadOptions = {}
       }
     }
   }
-  return { cases, problems, excluded: [...new Set(excluded)].sort() };
+  return {
+    cases,
+    problems,
+    excluded: [...new Set(excluded)].sort(),
+    caseFolders: candidates.length + brokenLinks.length,
+    ...(csvRows !== undefined ? { csvRows } : {}),
+  };
 }
 
 /** Options of {@link preprocessCase}. */

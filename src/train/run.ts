@@ -19,6 +19,8 @@ import path from 'node:path';
 import type { AugmentationOptions } from '../data/augment/pipeline.js';
 import { type PdcadCase, type PreprocessOptions, resolvePreprocessOptions } from '../data/pdcad.js';
 import { MrnError } from '../errors.js';
+import { countSkipReasons, formatSkipReasons } from '../data/pdcad-problems.js';
+import { checkEnoughCases } from './enough-cases.js';
 import type { FeatureCacheOptions } from '../layers/feature-cache.js';
 import { MultiRoiNet, type MultiRoiNetConfig, roiSpecsFromDefinitions } from '../layers/multi-roi-net.js';
 import { SliceEncoder } from '../layers/slice-encoder.js';
@@ -101,7 +103,8 @@ export interface MrnRunResult {
  * ensemble); with `k = 1`, one model on all cases (an inner validation split drives early stopping).
  * Cases that fail preprocessing are reported in `failed` and skipped.
  *
- * @throws MrnError `E_CONFIG` when fewer than two usable cases per class remain, or for bad settings.
+ * @throws MrnError `E_TOO_FEW_CASES` when too few usable cases remain ({@link casesNeeded}), before or
+ *   after preprocessing; `E_CONFIG` for bad settings.
  */
 export async function crossValidate(
   cases: ReadonlyArray<Pick<PdcadCase, 'id' | 'label' | 'files'>>,
@@ -121,6 +124,11 @@ export async function crossValidate(
       },
     );
   }
+  checkEnoughCases(
+    cases.map((c) => c.label!),
+    k,
+    { who: 'crossValidate' },
+  );
   const trainOptions = resolveTrainOptions(config.train);
   const prep = resolvePreprocessOptions(config.preprocessing);
   const variants = config.variants ?? 4;
@@ -178,6 +186,22 @@ export async function crossValidate(
     let models: MultiRoiNet[];
     let members: string[];
     try {
+      checkEnoughCases(
+        usable.map((c) => c.label),
+        k,
+        {
+          who: 'crossValidate',
+          foundIn: `${cases.length} cases, ${extracted.failed.length} of which failed preprocessing`,
+          skipped: formatSkipReasons(
+            countSkipReasons(
+              extracted.failed.map((f) => ({
+                severity: 'error' as const,
+                code: f.error instanceof MrnError ? f.error.code : 'E_INTERNAL',
+              })),
+            ),
+          ),
+        },
+      );
       if (k >= 2) {
         report = await crossValidateOnFeatures(
           extracted.source,

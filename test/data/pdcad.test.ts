@@ -108,7 +108,11 @@ describe('loadPdcadCases', () => {
     const c = cohort.cases.find((x) => x.id === 'RJPD_006')!;
     expect(c.missingLabels).toEqual({ QSM_mask: [12], NM_mask: [] });
     expect(c.warnings).toHaveLength(1);
-    expect(c.warnings[0]).toMatchObject({ caseId: 'RJPD_006', severity: 'warning', code: 'E_LABEL_MISSING' });
+    expect(c.warnings[0]).toMatchObject({
+      caseId: 'RJPD_006',
+      severity: 'warning',
+      code: 'W_NUCLEUS_MISSING',
+    });
     expect(c.warnings[0]!.reason).toMatch(/ROI qsm-mb: label 12 .* mirrors label 11/);
   });
 
@@ -156,10 +160,11 @@ describe('parsePdcadLabels', () => {
     ]);
     const bad = parsePdcadLabels('case,label\nA,PD\nB,\nC,1\nC,0\n', 'x.csv');
     expect([...bad.labels]).toEqual([['C', 1]]);
-    expect(bad.problems).toEqual([
-      "x.csv:2: case A has label 'PD', expected a class index (0 = HC, 1 = PD)",
-      "x.csv:3: case B has label '', expected a class index (0 = HC, 1 = PD)",
-      'x.csv:5: case C is listed twice with different labels',
+    expect(bad.rows).toBe(4);
+    expect(bad.problems.map((p) => [p.row, p.caseId, p.code, p.reason])).toEqual([
+      [2, 'A', 'E_CLASS_LABEL_INVALID', "x.csv:2: case A has label 'PD'; labels must be 0 (HC) or 1 (PD)"],
+      [3, 'B', 'E_CLASS_LABEL_INVALID', "x.csv:3: case B has label ''; labels must be 0 (HC) or 1 (PD)"],
+      [5, 'C', 'E_CLASS_LABEL_CONFLICT', 'x.csv:5: case C is listed twice with different labels'],
     ]);
   });
 });
