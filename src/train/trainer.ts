@@ -335,7 +335,8 @@ export async function trainOnFeatures<M extends CheckpointableModel>(
         improved = decision.improved;
         stoppedEarly = decision.stop;
       } else {
-        early.update(-record.trainLoss, epoch);
+        // Nothing validated: track the training loss, lowest best, in the state's own direction.
+        early.update(early.mode === 'min' ? record.trainLoss : -record.trainLoss, epoch);
       }
       record.seconds = (Date.now() - t0) / 1000;
       bar?.done(
