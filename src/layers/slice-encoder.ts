@@ -392,7 +392,13 @@ export class SliceEncoder extends MrnLayer {
           (t): t is tf.Tensor => t instanceof tf.Tensor && t !== out.cls && t !== out.patch,
         );
         tf.dispose(extras);
-        this.checkFeatures(out, ids.length);
+        try {
+          this.checkFeatures(out, ids.length);
+        } catch (error) {
+          // The backbone handed its outputs over to us; mis-shaped ones are ours to free too.
+          tf.dispose([out.cls, out.patch].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
+          throw error;
+        }
         clsParts.push(out.cls);
         patchParts.push(out.patch);
       }
