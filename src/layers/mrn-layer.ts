@@ -8,6 +8,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { MrnError } from '../errors.js';
 import { createRng, type Rng } from '../rng.js';
 
@@ -145,7 +146,30 @@ export abstract class MrnLayer extends tf.layers.Layer {
     return this.weights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 0), 1), 0);
   }
 
-  /** Frees every weight of this layer and its nested layers. Safe to call on an unbuilt layer. */
+  /**
+   * Runs the layer (tfjs's `apply`), refusing a disposed one.
+   *
+   * @throws MrnError `E_INVALID_ARGUMENT` after {@link MrnLayer.dispose}.
+   */
+  override apply(
+    inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[],
+    kwargs?: Kwargs,
+  ): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
+    if (this.disposedWeights) {
+      throw new MrnError('E_INVALID_ARGUMENT', `${this.getClassName()} '${this.name}' is disposed`);
+    }
+    return super.apply(inputs, kwargs);
+  }
+
+  /**
+   * Frees every weight of this layer and its nested layers, once. Safe to call on an unbuilt layer.
+   *
+   * Unlike tfjs's reference-counted `Layer.dispose` (which refuses a layer never applied and frees only
+   * the outer layer's own weights), this frees nested layers' weights and marks the layer disposed in
+   * its own flag; {@link MrnLayer.apply} checks that flag, so tfjs's private `_refCount` is never touched.
+   *
+   * @throws MrnError `E_INVALID_ARGUMENT` when the layer is already disposed.
+   */
   override dispose(): { refCountAfterDispose: number; numDisposedVariables: number } {
     if (this.disposedWeights) {
       throw new MrnError('E_INVALID_ARGUMENT', `${this.getClassName()} '${this.name}' is already disposed`);
@@ -153,7 +177,6 @@ export abstract class MrnLayer extends tf.layers.Layer {
     const weights = this.namedWeights();
     for (const w of weights) w.variable.dispose();
     this.disposedWeights = true;
-    this._refCount = 0;
     return { refCountAfterDispose: 0, numDisposedVariables: weights.length };
   }
 

@@ -396,7 +396,9 @@ export class SliceEncoder extends MrnLayer {
           this.checkFeatures(out, ids.length);
         } catch (error) {
           // The backbone handed its outputs over to us; mis-shaped ones are ours to free too.
-          tf.dispose([out.cls, out.patch].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
+          tf.dispose(
+            ([out.cls, out.patch] as unknown[]).filter((t): t is tf.Tensor => t instanceof tf.Tensor),
+          );
           throw error;
         }
         clsParts.push(out.cls);
