@@ -14,6 +14,12 @@ import { createVolume, type Affine, type Volume, type VoxelArray } from './volum
 export interface ReadNiftiOptions {
   /** Names the source in error messages when it is bytes (defaults to the path, or `'<bytes>'`). */
   name?: string;
+  /**
+   * Which volume of a 4-D file to read (0-based), as nibabel's `img.dataobj[..., volume]`: e.g. one
+   * echo of a multi-echo QSM. Default: none, and a file holding more than one volume is refused. A 3-D
+   * file is volume 0.
+   */
+  volume?: number;
 }
 
 /** Datatypes {@link writeNifti} can store. */
@@ -54,11 +60,19 @@ const GZIP_MAGIC1 = 0x8b;
  *   Scaled data becomes `Float32Array` (`raw * slope + inter`, computed in float64).
  * - The affine is chosen as nibabel does: sform when `sform_code != 0`, else the qform (quaternion with
  *   `pixdim[0]` as qfac) when `qform_code != 0`, else the pixdim fallback centred on the volume.
- * - 4D files holding one volume are squeezed to 3D; more volumes give `E_NIFTI_UNSUPPORTED`.
+ * - 4D files: `options.volume` picks one volume (as nibabel's `img.dataobj[..., volume]`, with the
+ *   same scaling); without it a file of one volume is squeezed to 3D and more volumes give
+ *   `E_NIFTI_UNSUPPORTED` naming the option. Dimensions 5 to 7 must be 1.
  * - NaN/Inf voxels are kept and counted in `nonFiniteCount`.
  *
  * Errors (`MrnError`, naming the file): `E_FILE_NOT_FOUND`, `E_IO`, `E_NIFTI_TRUNCATED`,
- * `E_NIFTI_INVALID` (bad magic, fields out of range, corrupt gzip), `E_NIFTI_UNSUPPORTED`.
+ * `E_NIFTI_INVALID` (bad magic, fields out of range, corrupt gzip), `E_NIFTI_UNSUPPORTED`;
+ * `E_INVALID_ARGUMENT` for a `volume` that is not an integer in range.
+ *
+ * @example
+ * ```ts
+ * const echo2 = await readNifti('QSM_multiecho.nii.gz', { volume: 1 });
+ * ```
  *
  * @param source a file path or the file's bytes (gzipped or not).
  */
@@ -77,14 +91,14 @@ export async function readNifti(
         throw new MrnError('E_FILE_NOT_FOUND', 'NIfTI file not found', { file: name, cause: e });
       throw new MrnError('E_IO', `cannot read NIfTI file: ${(e as Error).message}`, { file: name, cause: e });
     }
-    return decodeNifti(bytes, { name, ownsBytes: true });
+    return decodeNifti(bytes, { name, ownsBytes: true, volume: options.volume });
   }
   if (!(source instanceof Uint8Array)) {
     throw new MrnError('E_INVALID_ARGUMENT', 'readNifti: source must be a file path or a Uint8Array', {
       file: options.name,
     });
   }
-  return decodeNifti(source, { name: options.name ?? '<bytes>' });
+  return decodeNifti(source, { name: options.name ?? '<bytes>', volume: options.volume });
 }
 
 /** Options of {@link decodeNifti}. */
@@ -96,6 +110,8 @@ export interface DecodeNiftiOptions {
    * uncompressed, little-endian and aligned. Default false: the caller's bytes are never aliased.
    */
   ownsBytes?: boolean;
+  /** Which volume of a 4-D file to decode (see {@link ReadNiftiOptions.volume}). */
+  volume?: number;
 }
 
 /** Synchronous core of {@link readNifti}: decodes a whole `.nii` / `.nii.gz` file held in memory. */
@@ -108,9 +124,10 @@ export function decodeNifti(bytes: Uint8Array, options: DecodeNiftiOptions = {})
     owns = true;
   }
   const hdr = parseNiftiHeader(raw, name);
-  const shape = spatialShape(hdr, name);
+  const { shape, volumes } = imageShape(hdr, name);
+  const volume = pickVolume(volumes, options.volume, hdr, name);
   const affine = chooseAffine(hdr, shape, name);
-  const values = decodeVoxels(raw, hdr, shape, owns, name);
+  const values = decodeVoxels(raw, hdr, shape, volumes, volume, owns, name);
   return createVolume(values, shape, affine, name);
 }
 
@@ -141,19 +158,41 @@ function gunzip(bytes: Uint8Array, name: string): Uint8Array {
   }
 }
 
-function spatialShape(hdr: NiftiHeader, name: string): [number, number, number] {
+/** The 3-D shape of one volume and the number of volumes (`dim[4]`; 1 for 3-D files). */
+function imageShape(hdr: NiftiHeader, name: string): { shape: [number, number, number]; volumes: number } {
   const ndim = hdr.dim[0]!;
   const shape: [number, number, number] = [1, 1, 1];
   for (let i = 1; i <= Math.min(ndim, 3); i++) shape[i - 1] = hdr.dim[i]!;
-  const extra = hdr.dim.slice(4, ndim + 1);
-  if (extra.some((d) => d !== 1)) {
+  const higher = hdr.dim.slice(5, ndim + 1);
+  if (higher.some((d) => d !== 1)) {
     throw new MrnError(
       'E_NIFTI_UNSUPPORTED',
-      `image is ${ndim}D with shape [${hdr.dim.slice(1, ndim + 1).join(', ')}]; mrn reads 3D volumes (a 4D file with a single volume is accepted)`,
+      `image is ${ndim}D with shape [${hdr.dim.slice(1, ndim + 1).join(', ')}]; mrn reads 3D volumes and single volumes of 4D files`,
       { file: name, details: { dim: hdr.dim.slice(0, ndim + 1) } },
     );
   }
-  return shape;
+  return { shape, volumes: ndim >= 4 ? hdr.dim[4]! : 1 };
+}
+
+/** The volume to decode: `requested`, checked, else 0 for a file of one volume. */
+function pickVolume(volumes: number, requested: number | undefined, hdr: NiftiHeader, name: string): number {
+  if (requested === undefined) {
+    if (volumes === 1) return 0;
+    const ndim = hdr.dim[0]!;
+    throw new MrnError(
+      'E_NIFTI_UNSUPPORTED',
+      `image is ${ndim}D with shape [${hdr.dim.slice(1, ndim + 1).join(', ')}] (${volumes} volumes); pass { volume: i } (0 <= i < ${volumes}) to readNifti to read one of them`,
+      { file: name, details: { dim: hdr.dim.slice(0, ndim + 1), volumes } },
+    );
+  }
+  if (!Number.isInteger(requested) || requested < 0 || requested >= volumes) {
+    throw new MrnError(
+      'E_INVALID_ARGUMENT',
+      `readNifti: volume must be an integer in [0, ${volumes - 1}] (the file holds ${volumes} volume${volumes === 1 ? '' : 's'}), got ${requested}`,
+      { file: name, details: { volumes, volume: requested } },
+    );
+  }
+  return requested;
 }
 
 /** nibabel's `get_best_affine`: sform, else qform, else the pixdim fallback (`shape_zoom_affine`). */
@@ -253,16 +292,20 @@ function typedArrayFor(datatype: number): {
   }
 }
 
+/** Decodes volume `volume` of `volumes` (the file must hold all of them: a cut-off file is corrupt). */
 function decodeVoxels(
   bytes: Uint8Array,
   hdr: NiftiHeader,
   shape: [number, number, number],
+  volumes: number,
+  volume: number,
   owns: boolean,
   name: string,
 ): VoxelArray {
   const info = NIFTI_DATATYPES[hdr.datatype as keyof typeof NIFTI_DATATYPES];
   const n = shape[0] * shape[1] * shape[2];
   const nbytes = n * info.bytes;
+  const totalBytes = nbytes * volumes;
   if (hdr.voxOffset > bytes.length) {
     throw new MrnError(
       'E_NIFTI_INVALID',
@@ -270,15 +313,17 @@ function decodeVoxels(
       { file: name },
     );
   }
-  if (hdr.voxOffset + nbytes > bytes.length) {
+  if (hdr.voxOffset + totalBytes > bytes.length) {
+    const what = volumes === 1 ? `[${shape.join(', ')}]` : `[${shape.join(', ')}, ${volumes}]`;
     throw new MrnError(
       'E_NIFTI_TRUNCATED',
-      `voxel data truncated: shape [${shape.join(', ')}] of ${info.name} needs ${nbytes} bytes from offset ${hdr.voxOffset}, the file has ${bytes.length - hdr.voxOffset}`,
-      { file: name, details: { expectedBytes: nbytes, availableBytes: bytes.length - hdr.voxOffset } },
+      `voxel data truncated: shape ${what} of ${info.name} needs ${totalBytes} bytes from offset ${hdr.voxOffset}, the file has ${bytes.length - hdr.voxOffset}`,
+      { file: name, details: { expectedBytes: totalBytes, availableBytes: bytes.length - hdr.voxOffset } },
     );
   }
   const Ctor = typedArrayFor(hdr.datatype);
-  const start = bytes.byteOffset + hdr.voxOffset;
+  const offset = hdr.voxOffset + volume * nbytes; // volumes are stored one after the other
+  const start = bytes.byteOffset + offset;
   let raw: RawArray;
   const swap = hdr.littleEndian !== HOST_LITTLE_ENDIAN && info.bytes > 1;
   if (!swap && owns && start % info.bytes === 0) {
@@ -286,7 +331,7 @@ function decodeVoxels(
   } else {
     // An explicit copy: Buffer#slice would return a view, and the byte swap must not touch the input.
     const copy = new Uint8Array(nbytes);
-    copy.set(bytes.subarray(hdr.voxOffset, hdr.voxOffset + nbytes));
+    copy.set(bytes.subarray(offset, offset + nbytes));
     if (swap) byteswap(copy, info.bytes);
     raw = new Ctor(copy.buffer, 0, n);
   }
