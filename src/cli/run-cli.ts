@@ -16,8 +16,8 @@ function mainHelp(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Exit codes: 0 ok, 1 unexpected error, 2 usage/config, 3 file not found or I/O, 4 corrupt file,',
-    '5 invalid data (grid mismatch, non-finite voxels, missing labels), 6 weights/checkpoint mismatch,',
-    '7 backend or memory, 8 some cases failed (others succeeded).',
+    '5 invalid data (grid mismatch, non-finite voxels, missing labels, too few usable cases),',
+    '6 weights/checkpoint mismatch, 7 backend or memory, 8 some cases failed (others succeeded).',
   ].join('\n');
 }
 

@@ -5,7 +5,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types.js';
 import { DenseBlock, gelu, LayerNormBlock, scopedParams } from './blocks.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
 

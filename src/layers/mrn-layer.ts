@@ -7,8 +7,8 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology.js';
+import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types.js';
 import { MrnError } from '../errors.js';
 import { createRng, type Rng } from '../rng.js';
 

@@ -4,7 +4,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types.js';
 import {
   AttentionPoolBlock,
   DenseBlock,

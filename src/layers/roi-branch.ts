@@ -6,7 +6,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types.js';
 import { AuxSegHead } from './aux-seg-head.js';
 import {
   AttentionPoolBlock,

@@ -5,7 +5,7 @@
 
 import { IMAGENET_NORMALIZATION } from './vit/vision-transformer.js';
 import * as tf from '@tensorflow/tfjs';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types.js';
 import { MrnError } from '../errors.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
 
