@@ -51,7 +51,7 @@ export function crossValidateBaseline(
   const k = options.folds ?? 5;
   if (samples.length < k) {
     throw new MrnError(
-      'E_INVALID_ARGUMENT',
+      'E_TOO_FEW_CASES',
       `crossValidateBaseline: ${samples.length} cases cannot fill ${k} folds`,
     );
   }

@@ -75,7 +75,7 @@ export async function loadBaselineSamples(
   }
   if (samples.length < 2) {
     throw new MrnError(
-      'E_INVALID_ARGUMENT',
+      'E_TOO_FEW_CASES',
       `baseline: only ${samples.length} labelled usable case(s) in ${dir}; problems: ${problems
         .slice(0, 3)
         .map((p) => `${p.caseId}: ${p.reason}`)

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.js';
 import {
   createVolume,
+  crossValidateBaseline,
   loadPdcadCases,
   MRN_ERROR_CODES,
   parsePdcadLabels,
@@ -231,6 +232,26 @@ describe('mrn train with too few usable cases', () => {
     expect(oneClass.code).toBe(5);
     expect(oneClass.err).toMatch(/4 usable labelled cases \(4 PD, 0 HC\) from 6 case folders and 4 CSV rows/);
     expect(oneClass.err).toMatch(/training one model needs at least 2 cases of each class/);
+  });
+});
+
+describe('mrn baseline with too few usable cases', () => {
+  it('exits 5 (E_TOO_FEW_CASES), not 2, for an empty cohort and for fewer cases than folds', async () => {
+    const empty = join(root, 'empty-baseline');
+    await mkdir(empty);
+    await writeLabels(join(root, 'empty-baseline.csv'), [['RJPD_001', 1]]);
+    const c = captureIO();
+    const code = await runCli(
+      ['baseline', '--data', empty, '--labels', join(root, 'empty-baseline.csv')],
+      c.io,
+    );
+    expect(code).toBe(5);
+    expect(c.err.join('\n')).toMatch(
+      /only 0 labelled usable case\(s\) in .*empty-baseline.*\[E_TOO_FEW_CASES\]/,
+    );
+    expect(() => crossValidateBaseline([], { folds: 5 })).toThrowError(
+      expect.objectContaining({ code: 'E_TOO_FEW_CASES' }),
+    );
   });
 });
 
