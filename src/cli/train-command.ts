@@ -117,7 +117,6 @@ data, 5 too few usable cases, 6 a checkpoint in OUT belongs to other settings, 7
       labelled.map((c) => c.label!),
       folds,
       {
-        who: 'mrn train',
         dir: values.data,
         foundIn: `${plural(cohort.caseFolders, 'case folder')} and ${plural(cohort.csvRows ?? 0, 'CSV row')}`,
         skipped: formatSkipReasons(skipReasons),

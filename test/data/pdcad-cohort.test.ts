@@ -203,6 +203,7 @@ describe('mrn train with too few usable cases', () => {
     expect(err).not.toMatch(/stratifiedKFold/);
     const line = err.split('\n').find((l) => l.startsWith('mrn train:'))!;
     expect(line).toContain(empty);
+    expect(line).toMatch(/^mrn train: too few usable cases in /);
     expect(line).toMatch(/0 usable labelled cases \(0 PD, 0 HC\) from 0 case folders and 3 CSV rows/);
     expect(line).toMatch(/skipped: 2 E_FILE_NOT_FOUND, 1 E_CLASS_LABEL_INVALID/);
     expect(line).toMatch(/\[E_TOO_FEW_CASES\]$/);
