@@ -164,7 +164,11 @@ export class PatientFusionHead extends MrnLayer {
         patient = k.mlp!.apply(tf.reshape(tokens, [b, r * e])) as tf.Tensor2D;
       }
       const logits = k.classifier.apply(k.norm.apply(patient));
-      const perRoi = tf.unstack(tokens, 1);
+      // One slice per ROI rather than tf.unstack: tfjs's Unpack gradient calls stack() on its upstream
+      // gradient, which it receives as a bare tensor (not an array) when there is a single ROI.
+      const perRoi = Array.from({ length: r }, (_, i) =>
+        tf.reshape(tf.slice(tokens, [0, i, 0], [b, 1, e]), [b, e]),
+      );
       const projections = tf.stack(
         perRoi.map((t, i) => k.projections[i]!.fc2.apply(tf.relu(k.projections[i]!.fc1.apply(t)))),
         1,

@@ -12,6 +12,7 @@ import {
   randomMasks,
   syntheticSlices,
   TINY_CONFIG,
+  TINY_ROIS,
   tinyImageBatch,
   tinyLoss,
   validFlags,
@@ -167,6 +168,24 @@ describe('MultiRoiNet training', () => {
     expect(unchanged.map((w) => w.name)).toEqual([]);
     expect(snapshot(vit.weights)).toEqual(backboneBefore);
     opt.dispose();
+    disposeBatch(batch);
+    model.dispose();
+  });
+
+  it('a model with a single ROI trains (its projection gets a gradient)', () => {
+    const model = new MultiRoiNet({ ...TINY_CONFIG, rois: [TINY_ROIS[0]!] }, { backbone: vit });
+    const full = tinyImageBatch([0, 1]);
+    const batch = { rois: { 'roi-a': full.rois['roi-a']! }, labels: full.labels };
+    const { value, grads } = tf.variableGrads(
+      () => tinyLoss(model.apply(batch, { training: true }), batch),
+      model.trainableVariables(),
+    );
+    const projection = Object.keys(grads).filter((n) => n.includes('proj'));
+    expect(projection.length).toBeGreaterThan(0);
+    for (const n of projection)
+      expect(tf.tidy(() => tf.max(tf.abs(grads[n]!)).dataSync()[0]!)).toBeGreaterThan(0);
+    tf.dispose([value, ...Object.values(grads)]);
+    tf.dispose(Object.values(full.rois['roi-b']!) as tf.Tensor[]);
     disposeBatch(batch);
     model.dispose();
   });
