@@ -43,11 +43,14 @@ export function trainingCurvesSvg(records: readonly EpochRecord[], title = 'MRN 
       });
     }
   });
+  // Each panel is a 380 px wide plot plus its legend column on the right, outside the plot area.
+  const panelWidth = 560;
   const left = linePanel({
     title: `${title}: loss`,
     xLabel: 'epoch',
     yLabel: 'objective',
     series: lossSeries,
+    width: panelWidth,
   });
   const right =
     metricSeries.length > 0
@@ -57,8 +60,9 @@ export function trainingCurvesSvg(records: readonly EpochRecord[], title = 'MRN 
           yLabel: 'accuracy / AUC',
           series: metricSeries,
           yRange: [0, 1],
-          x: 440,
+          x: panelWidth,
+          width: panelWidth,
         })
       : '';
-  return svgDocument(metricSeries.length > 0 ? 880 : 440, 300, left + right);
+  return svgDocument(metricSeries.length > 0 ? 2 * panelWidth : panelWidth, 300, left + right);
 }
