@@ -90,6 +90,11 @@ export function legendHeight(entries: number): number {
   return entries > 0 ? 8 + entries * LEGEND_ROW : 0;
 }
 
+/** The smallest panel height whose `right` legend of `entries` rows fits beside the plot. */
+export function minHeightForRightLegend(entries: number): number {
+  return 30 + 7 + entries * LEGEND_ROW + 44;
+}
+
 function legendWidth(series: readonly Series[]): number {
   const longest = Math.max(0, ...series.map((s) => s.name.length));
   return series.length > 0 ? 14 + LEGEND_SWATCH + LEGEND_CHAR * longest : 0;

@@ -95,36 +95,40 @@ function curvePixels(bare: Raster, colors: string[], inside?: Box): number {
 }
 
 describe('figures rendered to PNG', () => {
-  it('training curves: the legends hold no curve pixels, though the curves start top-left and end top-right', () => {
-    // Losses start high at epoch 1 (top-left, where the legend used to sit) and metrics end near 1
-    // (top-right); five folds make long legends.
-    const records: EpochRecord[] = [];
-    for (let fold = 0; fold < 5; fold++) {
-      for (let epoch = 1; epoch <= 12; epoch++) {
-        records.push({
-          epoch,
-          fold,
-          trainLoss: 2 / epoch + 0.05 * fold,
-          val: { loss: 2.1 / epoch + 0.1, accuracy: 1 - 0.5 / epoch, auc: 1 - 0.4 / epoch - 0.01 * fold },
-        });
+  it.each([5, 10])(
+    'training curves, %i folds: the legends hold no curve pixels and fit the figure, though curves start top-left and end top-right',
+    (nFolds) => {
+      // Losses start high at epoch 1 (top-left, where the legend used to sit) and metrics end near 1
+      // (top-right); five folds make long legends.
+      const records: EpochRecord[] = [];
+      for (let fold = 0; fold < nFolds; fold++) {
+        for (let epoch = 1; epoch <= 12; epoch++) {
+          records.push({
+            epoch,
+            fold,
+            trainLoss: 2 / epoch + 0.05 * fold,
+            val: { loss: 2.1 / epoch + 0.1, accuracy: 1 - 0.5 / epoch, auc: 1 - 0.4 / epoch - 0.01 * fold },
+          });
+        }
       }
-    }
-    const svg = trainingCurvesSvg(records);
-    const full = rasterise(svg, 'training-curves.png');
-    const bare = rasterise(withoutLegends(svg));
-    const half = full.width / 2;
-    const boxes = legendBoxes(full, bare, [
-      [0, half],
-      [half, full.width],
-    ]);
-    const colors = PALETTE.slice(0, 5);
-    expect(curvePixels(bare, colors)).toBeGreaterThan(2000); // the curves are drawn
-    for (const box of boxes) {
-      expect(box.x1 - box.x0).toBeGreaterThan(80); // a legend is there (10 entries)
-      expect(box.y1 - box.y0).toBeGreaterThan(120);
-      expect(curvePixels(bare, colors, box)).toBe(0);
-    }
-  });
+      const svg = trainingCurvesSvg(records);
+      const full = rasterise(svg, `training-curves-${nFolds}-folds.png`);
+      const bare = rasterise(withoutLegends(svg));
+      const half = full.width / 2;
+      const boxes = legendBoxes(full, bare, [
+        [0, half],
+        [half, full.width],
+      ]);
+      const colors = PALETTE.slice(0, Math.min(nFolds, PALETTE.length));
+      expect(curvePixels(bare, colors)).toBeGreaterThan(2000); // the curves are drawn
+      for (const box of boxes) {
+        expect(box.x1 - box.x0).toBeGreaterThan(80); // a legend is there (2 entries a fold)
+        expect(box.y1 - box.y0).toBeGreaterThan(2 * nFolds * 12);
+        expect(box.y1).toBeLessThan(full.height - 2); // the last entry is inside the figure
+        expect(curvePixels(bare, colors, box)).toBe(0);
+      }
+    },
+  );
 
   it('ROC: the legend holds no curve pixels', () => {
     const labels = Array.from({ length: 40 }, (_, i) => i % 2);
