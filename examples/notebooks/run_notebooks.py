@@ -11,7 +11,6 @@ MRN_NOTEBOOK_OUT to a folder to keep the executed notebooks there.
 
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -47,6 +46,29 @@ def private_kernelspec(root: Path) -> None:
     os.environ["JUPYTER_PATH"] = str(root)
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its descendants so far, from /proc (Linux)."""
+    total = 0.0
+    todo = [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def kernel_pid(client) -> int | None:
+    process = getattr(getattr(client.km, "provisioner", None), "process", None)
+    return getattr(process, "pid", None)
+
+
 def svg_outputs(nb) -> int:
     return sum(
         1
@@ -69,8 +91,16 @@ def run(path: Path) -> str | None:
         kernel_name="deno",
         resources={"metadata": {"path": str(path.parent)}},
     )
+    cpu = {"seconds": None}
+
+    def sample(**_kwargs) -> None:
+        # After every cell, while the kernel is alive: its CPU time so far (the last sample is the total).
+        pid = kernel_pid(client)
+        if pid is not None and Path("/proc").exists():
+            cpu["seconds"] = tree_cpu_seconds(pid)
+
+    client.on_cell_executed = sample
     t0 = time.time()
-    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         client.execute()
     except CellExecutionError as e:
@@ -81,17 +111,15 @@ def run(path: Path) -> str | None:
             Path(keep).mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, Path(keep) / path.name)
     seconds = time.time() - t0
-    # The kernel is our child process and has been waited for: its CPU time is in RUSAGE_CHILDREN.
-    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     load = os.getloadavg()[0]
+    cpu_text = "n/a" if cpu["seconds"] is None else f"{cpu['seconds']:.0f} s"
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
                 print(f"  | {out.get('text', '').rstrip()}".replace("\n", "\n  | "))
     svgs = svg_outputs(nb)
     print(
-        f"{path.name}: {len(nb.cells)} cells ran in {seconds:.0f} s wall, {cpu:.0f} s CPU of the kernel "
+        f"{path.name}: {len(nb.cells)} cells ran in {seconds:.0f} s wall, {cpu_text} CPU of the kernel "
         f"(load average {load:.1f} on {os.cpu_count()} cores), {svgs} SVG figure(s) shown"
     )
     if svgs == 0:
