@@ -181,6 +181,7 @@ export {
   type ExtractFeaturesResult,
 } from './train/feature-extraction.js';
 export * from './train/backbone.js';
+export { customBackbone, weightsFingerprint, type CustomBackboneOptions } from './train/custom-backbone.js';
 export {
   predictEnsembleFromFeatures,
   crossValidateOnFeatures,

@@ -2,6 +2,11 @@
  * One case, explained: for each ROI, its axial slices (as the encoder saw them) with the auxiliary
  * segmentation overlaid in colour (the reference mask, when given, as white outlines), and under each
  * slice a bar for the slice-attention weight the ROI branch gave it. Padding slices are shown greyed.
+ *
+ * All bars share one scale for the whole figure (not each ROI's own maximum, which would turn a
+ * near-uniform 0.12 vs 0.13 into a row of full bars), and a dashed line marks each ROI's uniform weight
+ * 1/D (D = its real slices): bars at the line mean "no preference", a bar far above it "this slice
+ * matters".
  */
 
 import { MrnError } from '../errors.js';
@@ -71,6 +76,43 @@ function displayWindow(
   const lo = sample[Math.floor(0.01 * (sample.length - 1))]!;
   const hi = sample[Math.floor(0.99 * (sample.length - 1))]!;
   return hi > lo ? [lo, hi] : [lo, lo + 1];
+}
+
+/** The colour of the uniform-weight (1/D) marker over the attention bars. */
+const UNIFORM_COLOR = '#D55E00';
+/** The colour of the attention bars. */
+const BAR_COLOR = '#0072B2';
+
+/** The smallest of 1, 2, 2.5 or 5 times a power of ten that is >= `v` (a round top for the bar scale). */
+export function niceCeil(v: number): number {
+  if (!(v > 0) || !Number.isFinite(v)) return 1;
+  const mag = 10 ** Math.floor(Math.log10(v));
+  for (const f of [1, 2, 2.5, 5, 10]) if (f * mag >= v * (1 - 1e-12)) return f * mag;
+  return 10 * mag;
+}
+
+/** Number of real (non-padding) slices of an ROI. */
+function validCount(roi: RoiExplanation): number {
+  let n = 0;
+  for (let d = 0; d < roi.depth; d++) if (roi.valid[d]) n++;
+  return n;
+}
+
+/**
+ * The attention value at the top of every bar of the figure: a round number above every ROI's largest
+ * valid weight and its uniform weight 1/D, so that the bars of all ROIs compare directly.
+ */
+export function attentionScaleTop(rois: readonly RoiExplanation[]): number {
+  let top = 0;
+  for (const roi of rois) {
+    const n = validCount(roi);
+    if (n > 0) top = Math.max(top, 1 / n);
+    for (let d = 0; d < roi.depth; d++) {
+      const a = Number(roi.sliceAttention[d]);
+      if (roi.valid[d] && Number.isFinite(a)) top = Math.max(top, a);
+    }
+  }
+  return niceCeil(top);
 }
 
 /** Renders slice `d` of an ROI as RGB bytes with overlays. */
@@ -143,11 +185,13 @@ export function caseExplanationSvg(input: CaseExplanationInput): string {
     }
   }
   const labelW = 120;
-  const barH = 36;
+  const barH = 48;
+  const scaleTop = attentionScaleTop(input.rois);
   const rowH = tile + barH + 28;
   const maxD = Math.max(...input.rois.map((r) => r.depth));
-  const width = labelW + maxD * (tile + 4) + 10;
-  const height = 50 + input.rois.length * rowH + 20;
+  const width = Math.max(480, labelW + maxD * (tile + 4) + 10); // room for the caption
+  const top = 64;
+  const height = top + input.rois.length * rowH + 20;
   const parts: string[] = [];
   const verdict = input.probPd >= 0.5 ? 'PD' : 'HC';
   const truth = input.label === undefined ? '' : `, true label ${input.label === 1 ? 'PD' : 'HC'}`;
@@ -155,10 +199,11 @@ export function caseExplanationSvg(input: CaseExplanationInput): string {
     `<text x="10" y="22" font-size="15" font-weight="bold">${escapeXml(input.caseId)}: P(PD) = ${input.probPd.toFixed(3)} → ${verdict}${truth}</text>`,
   );
   parts.push(
-    `<text x="10" y="40" font-size="11" fill="#555">colour: aux segmentation; white outline: reference mask; bars: slice attention</text>`,
+    `<text x="10" y="40" font-size="11" fill="#555">colour: aux segmentation; white outline: reference mask</text>`,
+    `<text x="10" y="54" font-size="11" fill="#555">bars: slice attention, one scale (0 to ${scaleTop}) for all ROIs; dashes: uniform weight 1/D</text>`,
   );
   input.rois.forEach((roi, r) => {
-    const y0 = 50 + r * rowH;
+    const y0 = top + r * rowH;
     const window = displayWindow(roi.slices, roi.depth, roi.size, roi.valid);
     const roiAtt = input.roiAttention?.[roi.roiId];
     parts.push(
@@ -176,7 +221,18 @@ export function caseExplanationSvg(input: CaseExplanationInput): string {
         );
       });
     }
-    const maxAtt = Math.max(1e-9, ...Array.from(roi.sliceAttention));
+    const base = y0 + tile + 4 + barH;
+    const nValid = validCount(roi);
+    const uniformY = nValid > 0 ? base - (1 / nValid / scaleTop) * barH : undefined;
+    parts.push(
+      `<text x="${labelW - 4}" y="${base - barH + 8}" font-size="9" text-anchor="end" fill="#555">${scaleTop}</text>`,
+      `<text x="${labelW - 4}" y="${base}" font-size="9" text-anchor="end" fill="#555">0</text>`,
+    );
+    if (uniformY !== undefined) {
+      parts.push(
+        `<text x="${labelW - 4}" y="${(uniformY + 3).toFixed(1)}" font-size="9" text-anchor="end" fill="${UNIFORM_COLOR}">1/${nValid}</text>`,
+      );
+    }
     for (let d = 0; d < roi.depth; d++) {
       const x = labelW + d * (tile + 4);
       const uri = pngDataUri(renderSlice(roi, d, window), roi.size, roi.size);
@@ -184,11 +240,16 @@ export function caseExplanationSvg(input: CaseExplanationInput): string {
         `<image x="${x}" y="${y0}" width="${tile}" height="${tile}" href="${uri}" style="image-rendering:pixelated"/>`,
       );
       const a = Number(roi.sliceAttention[d]);
-      const h = roi.valid[d] ? (a / maxAtt) * barH : 0;
-      parts.push(`<rect x="${x}" y="${y0 + tile + 4}" width="${tile}" height="${barH}" fill="#f2f2f2"/>`);
+      const h = roi.valid[d] && Number.isFinite(a) ? (Math.max(0, a) / scaleTop) * barH : 0;
+      parts.push(`<rect x="${x}" y="${base - barH}" width="${tile}" height="${barH}" fill="#f2f2f2"/>`);
       parts.push(
-        `<rect x="${x}" y="${(y0 + tile + 4 + barH - h).toFixed(1)}" width="${tile}" height="${h.toFixed(1)}" fill="#0072B2"/>`,
+        `<rect x="${x}" y="${(base - h).toFixed(2)}" width="${tile}" height="${h.toFixed(2)}" fill="${BAR_COLOR}"/>`,
       );
+      if (roi.valid[d] && uniformY !== undefined) {
+        parts.push(
+          `<line x1="${x}" y1="${uniformY.toFixed(2)}" x2="${x + tile}" y2="${uniformY.toFixed(2)}" stroke="${UNIFORM_COLOR}" stroke-width="1.5" stroke-dasharray="4,3"/>`,
+        );
+      }
       const text = roi.valid[d] ? a.toFixed(2) : 'pad';
       parts.push(
         `<text x="${x + tile / 2}" y="${y0 + tile + barH + 18}" font-size="10" text-anchor="middle">${text}</text>`,

@@ -70,8 +70,34 @@ export interface LinePanelOptions {
   yRange?: [number, number];
   /** Extra SVG drawn in data coordinates' pixel space, e.g. a diagonal (receives the scales). */
   underlay?: (sx: (v: number) => number, sy: (v: number) => number) => string;
-  /** Where the legend goes (default `top-left`; ROC curves want `bottom-right`). */
-  legend?: 'top-left' | 'bottom-right';
+  /**
+   * Where the legend goes, always outside the plot area so that it never covers data: `right` (default)
+   * takes a column of the panel's `width` right of the plot; `below` takes {@link legendHeight} of the
+   * panel's `height` under the x-axis label, one entry a row.
+   */
+  legend?: 'right' | 'below';
+}
+
+/** Height of one legend entry, in pixels. */
+const LEGEND_ROW = 14;
+/** Approximate advance of one legend character at font size 11 (sans-serif), in pixels. */
+const LEGEND_CHAR = 6.2;
+/** Length of a legend swatch line plus the gap before its text, in pixels. */
+const LEGEND_SWATCH = 22;
+
+/** Pixels a `below` legend of `entries` rows takes from a {@link linePanel}'s height. */
+export function legendHeight(entries: number): number {
+  return entries > 0 ? 8 + entries * LEGEND_ROW : 0;
+}
+
+/** The smallest panel height whose `right` legend of `entries` rows fits beside the plot. */
+export function minHeightForRightLegend(entries: number): number {
+  return 30 + 7 + entries * LEGEND_ROW + 44;
+}
+
+function legendWidth(series: readonly Series[]): number {
+  const longest = Math.max(0, ...series.map((s) => s.name.length));
+  return series.length > 0 ? 14 + LEGEND_SWATCH + LEGEND_CHAR * longest : 0;
 }
 
 function fmt(v: number): string {
@@ -80,13 +106,18 @@ function fmt(v: number): string {
   return a >= 1e4 || a < 1e-3 ? v.toExponential(1) : String(Number(v.toPrecision(4)));
 }
 
-/** A line-chart panel (axes, ticks, grid, lines, legend) as an SVG `<g>` element. */
+/**
+ * A line-chart panel (axes, ticks, grid, lines, legend) as an SVG `<g>` element of `width` x `height`
+ * pixels, legend included. The legend is a `<g class="legend">` outside the plot area.
+ */
 export function linePanel(o: LinePanelOptions): string {
   const x0 = o.x ?? 0;
   const y0 = o.y ?? 0;
   const w = o.width ?? 420;
-  const h = o.height ?? 300;
-  const m = { left: 58, right: 14, top: 30, bottom: 44 };
+  const place = o.legend ?? 'right';
+  const below = place === 'below' ? legendHeight(o.series.length) : 0;
+  const h = (o.height ?? 300) - below;
+  const m = { left: 58, right: 14 + (place === 'right' ? legendWidth(o.series) : 0), top: 30, bottom: 44 };
   const all = o.series.flatMap((s) => s.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1])));
   const xr = o.xRange ?? [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))];
   let yr = o.yRange ?? [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
@@ -119,7 +150,12 @@ export function linePanel(o: LinePanelOptions): string {
   parts.push(
     `<text transform="translate(14,${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`,
   );
-  parts.push(`<svg x="0" y="0" width="${w}" height="${h}" overflow="hidden"><g>`);
+  // Lines are clipped to the plot area (2 px of slack for the stroke), so out-of-range data cannot
+  // spill into the axes or the legend.
+  const clip = `${m.left - 2} ${m.top - 2} ${pw + 4} ${ph + 4}`;
+  parts.push(
+    `<svg x="${m.left - 2}" y="${m.top - 2}" width="${pw + 4}" height="${ph + 4}" viewBox="${clip}" overflow="hidden"><g>`,
+  );
   if (o.underlay) parts.push(o.underlay(sx, sy));
   o.series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length]!;
@@ -143,16 +179,20 @@ export function linePanel(o: LinePanelOptions): string {
     }
   });
   parts.push('</g></svg>');
+  parts.push('<g class="legend">');
   o.series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length]!;
-    const bottom = o.legend === 'bottom-right';
-    const ly = bottom ? m.top + ph - 10 - (o.series.length - 1 - i) * 14 : m.top + 12 + i * 14;
-    const lx = bottom ? m.left + pw - 36 - 6.2 * Math.max(...o.series.map((q) => q.name.length)) : m.left + 8;
+    // Right of the plot area from its top, or under the x-axis label: never over the data.
+    const lx = place === 'right' ? m.left + pw + 14 : m.left;
+    const ly = place === 'right' ? m.top + 7 + i * LEGEND_ROW : h + 8 + i * LEGEND_ROW;
     parts.push(
       `<line x1="${lx}" y1="${ly}" x2="${lx + 18}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ''}/>`,
     );
-    parts.push(`<text x="${lx + 22}" y="${ly}" dominant-baseline="middle">${escapeXml(s.name)}</text>`);
+    parts.push(
+      `<text x="${lx + LEGEND_SWATCH}" y="${ly}" dominant-baseline="middle">${escapeXml(s.name)}</text>`,
+    );
   });
+  parts.push('</g>');
   parts.push('</g>');
   return parts.join('\n');
 }

@@ -5,7 +5,7 @@
 
 import { MrnError } from '../errors.js';
 import type { EpochRecord } from '../train/epoch-log.js';
-import { linePanel, PALETTE, type Series, svgDocument } from './svg.js';
+import { linePanel, minHeightForRightLegend, PALETTE, type Series, svgDocument } from './svg.js';
 
 /** The training-curves figure of `records` (e.g. {@link readEpochLog}'s result) as an SVG document. */
 export function trainingCurvesSvg(records: readonly EpochRecord[], title = 'MRN training'): string {
@@ -43,11 +43,17 @@ export function trainingCurvesSvg(records: readonly EpochRecord[], title = 'MRN 
       });
     }
   });
+  // Each panel is a 380 px wide plot plus its legend column on the right, outside the plot area.
+  const panelWidth = 560;
+  // Many folds make long legends: the figure grows so that every entry fits beside its plot.
+  const height = Math.max(300, minHeightForRightLegend(Math.max(lossSeries.length, metricSeries.length)));
   const left = linePanel({
     title: `${title}: loss`,
     xLabel: 'epoch',
     yLabel: 'objective',
     series: lossSeries,
+    width: panelWidth,
+    height,
   });
   const right =
     metricSeries.length > 0
@@ -57,8 +63,10 @@ export function trainingCurvesSvg(records: readonly EpochRecord[], title = 'MRN 
           yLabel: 'accuracy / AUC',
           series: metricSeries,
           yRange: [0, 1],
-          x: 440,
+          x: panelWidth,
+          width: panelWidth,
+          height,
         })
       : '';
-  return svgDocument(metricSeries.length > 0 ? 880 : 440, 300, left + right);
+  return svgDocument(metricSeries.length > 0 ? 2 * panelWidth : panelWidth, height, left + right);
 }

@@ -91,11 +91,12 @@ export interface MrnPredictor {
 /** Options of {@link loadMrn}. */
 export interface LoadMrnOptions {
   /**
-   * The backbone to run with (DINOv2 folder, `.safetensors` or `.onnx`). Default: the one recorded at
-   * training (the run's saved random backbone, or the recorded path). Refused when its sha256 differs
-   * from the recorded one.
+   * The backbone to run with: a DINOv2 folder, `.safetensors` or `.onnx` path, or an already resolved
+   * backbone (required for a model trained on a {@link customBackbone}; it stays the caller's to
+   * dispose). Default: the one recorded at training (the run's saved random backbone, or the recorded
+   * path). Refused when its sha256 differs from the recorded one.
    */
-  backbone?: string;
+  backbone?: string | ResolvedBackbone;
 }
 
 function findCaseFiles(dir: string): Record<PdcadFileRole, string> {
@@ -154,7 +155,7 @@ function resolveMembers(dir: string): {
 async function loadBackboneFor(
   recorded: CheckpointBackbone,
   root: string,
-  requested: string | undefined,
+  requested: string | ResolvedBackbone | undefined,
 ): Promise<ResolvedBackbone> {
   const mismatch = (actual: string, where: string) =>
     new MrnError(
@@ -162,6 +163,18 @@ async function loadBackboneFor(
       `backbone ${where} does not match the one the model was trained on (sha256 ${actual.slice(0, 12)}… vs ${recorded.sha256.slice(0, 12)}…${recorded.path ? `, trained with ${recorded.path}` : ''})`,
       { file: where, details: { expected: recorded.sha256, actual } },
     );
+  if (typeof requested === 'object') {
+    const name = requested.info.preset ?? requested.info.kind;
+    if (requested.info.sha256 !== recorded.sha256) throw mismatch(requested.info.sha256, name);
+    // The caller's backbone: the predictor does not free it.
+    return { ...requested, dispose: () => {} };
+  }
+  if (recorded.kind === 'custom') {
+    throw new MrnError(
+      'E_CHECKPOINT',
+      `the model was trained on the custom backbone '${recorded.preset ?? '?'}'${recorded.path ? ` (${recorded.path})` : ''}; pass it: loadMrn(dir, { backbone: customBackbone(...) })`,
+    );
+  }
   if (requested) {
     if (recorded.kind === 'random') {
       throw new MrnError(

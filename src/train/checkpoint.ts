@@ -38,9 +38,10 @@ export const CHECKPOINT_FORMAT_VERSION = 1;
 export interface CheckpointBackbone {
   /**
    * `random`: the documented default small randomly initialised ViT (its weights are stored with the
-   * checkpoint); `dinov2`: a Hugging Face DINOv2 folder; `onnx`: an ONNX export of the encoder.
+   * checkpoint); `dinov2`: a Hugging Face DINOv2 folder; `onnx`: an ONNX export of the encoder;
+   * `custom`: the caller's own backbone ({@link customBackbone}), which the caller passes again to load.
    */
-  kind: 'random' | 'dinov2' | 'onnx';
+  kind: 'random' | 'dinov2' | 'onnx' | 'custom';
   /** Preset name (e.g. `vit-tiny-random`, `dinov2-small`), when known. */
   preset?: string;
   /** The file or folder it was loaded from, as given (informational; matching uses `sha256`). */

@@ -92,7 +92,7 @@ describe('figures', () => {
       { epoch: 2, trainLoss: 0.5 },
     ]);
     expectWellFormed(noVal);
-    expect(noVal).toContain('width="440"');
+    expect(noVal).toContain('width="560"'); // one panel: plot plus legend column
   });
 
   it('ROC: AUC in the legend and the chance diagonal', () => {
