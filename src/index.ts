@@ -122,6 +122,7 @@ export * from './layers/multi-roi-net.js';
 export * from './layers/feature-cache.js';
 export * from './layers/float16.js';
 export { fileSystemIO, type FileSystemIOOptions } from './io/file-system-io.js';
+export * from './io/model-safetensors.js';
 
 // Losses
 export * from './losses/l2-normalize.js';

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { DenseBlock, gelu, LayerNormBlock, scopedParams } from './blocks.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
+import { resizeBilinearHalfPixel } from './resize-bilinear.js';
 
 /** Configuration of {@link AuxSegHead}. */
 export interface AuxSegHeadArgs extends MrnLayerArgs {
@@ -121,7 +122,7 @@ export class AuxSegHead extends MrnLayer {
       const rows = tf.reshape(blocks, [b * d * grid, grid, r, r * k]);
       const map = tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [b * d, grid * r, grid * r, k]);
       const resized =
-        grid * r === size ? map : tf.image.resizeBilinear(map as tf.Tensor4D, [size, size], false, true);
+        grid * r === size ? map : resizeBilinearHalfPixel(map as tf.Tensor4D, [size, size]);
       return [tf.reshape(resized, [b, d, size, size, k]), foreground];
     });
   }
