@@ -29,7 +29,8 @@ config in the metadata, dense kernels [in, out] as tfjs keeps them). Needs only 
         Paper-scale speed: random cached features (N tokens per slice as the config's sliceSize and
         patchSize give, backboneDim wide), random masks, balanced labels, the ROIs' full slice counts;
         Adam (lr 1e-4) with gradient clipping at global norm 1, as trainStep. One warm-up step, then
-        STEPS timed ones (median). Prints one JSON line: forward_s (outputs + objective, no gradient),
+        STEPS timed ones (median). Prints one JSON line: model_s (outputs only, no gradient), forward_s
+        (outputs + objective, no gradient),
         step_s (forward + backward + clip + Adam), peak_rss_bytes, threads, batch.
 """
 import json
@@ -437,6 +438,10 @@ def bench(weights_path, batch_size, threads, steps):
         optimizer.step()
         return float(terms['total'])
 
+    def model_forward():
+        with torch.no_grad():
+            return float(multi_roi_net(weights, cfg, rois)['logits'].sum())
+
     def forward():
         with torch.no_grad():
             return float(objective(multi_roi_net(weights, cfg, rois), cfg, batch, opts)['total'])
@@ -450,11 +455,12 @@ def bench(weights_path, batch_size, threads, steps):
             times.append(time.perf_counter() - t0)
         return statistics.median(times)
 
+    model_s = timed(model_forward, steps)
     forward_s = timed(forward, steps)
     step_s = timed(step, steps)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({'engine': 'pytorch', 'threads': torch.get_num_threads(), 'batch': batch_size,
-                      'forward_s': forward_s, 'step_s': step_s, 'peak_rss_bytes': peak,
+                      'model_s': model_s, 'forward_s': forward_s, 'step_s': step_s, 'peak_rss_bytes': peak,
                       'seg_resolution': cfg.get('segResolution', 'full'), 'torch': torch.__version__}))
 
 

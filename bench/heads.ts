@@ -19,8 +19,8 @@
  *   wasm-optimised  selectBackend({ optimizeWasm: { threads: 1 } }): mrn's kernel fixes, 1 thread
  *   pytorch-1/-2    bench/heads.py bench: torch CPU, set_num_threads(1 or 2)
  *
- * Per engine and batch: forward (outputs + objective, no gradient) and step (forward + backward +
- * clip + Adam), one warm-up then the median of --steps (default 2) timed runs; the process's peak
+ * Per engine and batch: model forward (outputs only), forward (outputs + objective, no gradient; the
+ * denominator of step / forward) and step (forward + backward + clip + Adam), one warm-up then the median of --steps (default 2) timed runs; the process's peak
  * RSS; for wasm the heap size after the run (it only grows, so it is the peak). A child that dies
  * (e.g. the wasm heap aborting at 4 GiB) is reported as such. Timings are wall clock on a machine
  * shared with other work: compare within one run.
@@ -51,6 +51,7 @@ interface Result {
   engine: string;
   batch: number;
   threads?: number;
+  model_s?: number;
   forward_s?: number;
   step_s?: number;
   peak_rss_bytes?: number;
@@ -111,6 +112,11 @@ async function tfjsChild(engine: Engine, weights: string, b: number, steps: numb
   const model = new MultiRoiNet(CONFIG);
   await loadMultiRoiNetSafetensors(model, weights);
   const batch = paperBatch(model, b);
+  const model_s = await timed(steps, async () => {
+    const out = model.apply(batch, { training: true });
+    await out.logits.data();
+    tf.dispose(out as unknown as tf.TensorContainer);
+  });
   const forward_s = await timed(steps, async () => {
     const total = tf.tidy(() => mrnObjective(model.apply(batch, { training: true }), batch).total);
     await total.data();
@@ -124,6 +130,7 @@ async function tfjsChild(engine: Engine, weights: string, b: number, steps: numb
     engine,
     batch: b,
     threads: report.threads,
+    model_s,
     forward_s,
     step_s,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
@@ -210,19 +217,19 @@ async function main(): Promise<void> {
       `${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), 1-min load ${load} at the end; median of ${steps} after 1 warm-up`,
   );
   console.log(
-    '| engine | batch | forward | step (fwd+bwd+Adam) | step / forward | step / PyTorch 1 thread | peak RSS | wasm heap |',
+    '| engine | batch | model forward | forward + objective | step (fwd+bwd+Adam) | step / forward | step / PyTorch 1 thread | peak RSS | wasm heap |',
   );
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     const ref = results.find((x) => x.engine === 'pytorch-1' && x.batch === r.batch && x.step_s);
     if (r.failed) {
-      console.log(`| ${r.engine} | ${r.batch} | ${r.failed} | | | | | |`);
+      console.log(`| ${r.engine} | ${r.batch} | ${r.failed} | | | | | | |`);
       continue;
     }
     const ratio = r.step_s! / r.forward_s!;
     const vsTorch = ref ? `${(r.step_s! / ref.step_s!).toFixed(1)}x` : 'n/a';
     console.log(
-      `| ${r.engine} | ${r.batch} | ${sec(r.forward_s)} | ${sec(r.step_s)} | ${ratio.toFixed(1)}x | ${vsTorch} | ` +
+      `| ${r.engine} | ${r.batch} | ${sec(r.model_s)} | ${sec(r.forward_s)} | ${sec(r.step_s)} | ${ratio.toFixed(1)}x | ${vsTorch} | ` +
         `${gib(r.peak_rss_bytes)} | ${r.engine.startsWith('wasm') ? gib(r.wasm_heap_bytes) : 'n/a'} |`,
     );
   }
