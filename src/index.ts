@@ -129,6 +129,7 @@ export * from './losses/l2-normalize.js';
 export * from './losses/supcon.js';
 export * from './losses/multi-roi-supcon.js';
 export * from './losses/cross-entropy.js';
+export * from './losses/block-targets.js';
 export * from './losses/dice.js';
 export * from './losses/objective.js';
 
@@ -179,6 +180,7 @@ export {
   type ExtractFeaturesOptions,
   type FailedCase,
   type ExtractFeaturesResult,
+  type SegBlockTargets,
 } from './train/feature-extraction.js';
 export * from './train/backbone.js';
 export {
