@@ -146,6 +146,7 @@ export {
 } from './wasm/threads.js';
 export * from './wasm/heap.js';
 export * from './train/grad-accumulation.js';
+export * from './train/grad-cache.js';
 
 // Training, evaluation, prediction and plots
 export * from './train/metrics.js';
