@@ -11,6 +11,9 @@
  * CLS token per slice, 384 wide, the default ROIs with 8/20/10/8 slices (all valid), random
  * [B, D, 224, 224] masks, balanced labels; the default MRN objective (CE + Dice-CE + 0.1 SupCon); Adam
  * (lr 1e-4) after clipping the gradients' global norm at 1 (`trainStep` in tfjs; the same in torch).
+ * tfjs measures a step's memory first (`measureTrainStepMemory`, not timed) and `trainStep` splits the
+ * batch into micro-batches that fit the wasm heap, as the trainer does (exact gradients, SupCon over
+ * the whole batch); the table says into how many. The twin always runs the whole batch.
  * Every engine starts from the same weights: the tfjs model's export (`saveMultiRoiNetSafetensors`),
  * which the twin loads.
  *
@@ -27,7 +30,7 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +40,7 @@ import { loadMultiRoiNetSafetensors, saveMultiRoiNetSafetensors } from '../src/i
 import { MultiRoiNet } from '../src/layers/multi-roi-net.js';
 import type { MrnBatch } from '../src/layers/types.js';
 import { mrnObjective } from '../src/losses/objective.js';
-import { trainStep } from '../src/train/train-step.js';
+import { measureTrainStepMemory, trainStep } from '../src/train/train-step.js';
 import { wasmHeapStats } from '../src/wasm/heap.js';
 
 const ENGINES = ['wasm-stock', 'wasm-optimised', 'pytorch-1', 'pytorch-2'] as const;
@@ -54,6 +57,7 @@ interface Result {
   model_s?: number;
   forward_s?: number;
   step_s?: number;
+  micro_batches?: number;
   peak_rss_bytes?: number;
   wasm_heap_bytes?: number;
   seg_resolution?: string;
@@ -122,9 +126,13 @@ async function tfjsChild(engine: Engine, weights: string, b: number, steps: numb
     await total.data();
     total.dispose();
   });
+  // As the trainer does: measure a step's memory at 1 and 2 samples, and let trainStep split the
+  // batch into micro-batches that fit the wasm heap (exact gradients by gradient caching).
+  const stepMemory = await measureTrainStepMemory(model, batch);
   const optimizer = tf.train.adam(1e-4);
+  let microBatches = 0;
   const step_s = await timed(steps, () => {
-    trainStep(model, optimizer, batch);
+    microBatches = trainStep(model, optimizer, batch, { stepMemory }).microBatches;
   });
   const result: Result = {
     engine,
@@ -133,6 +141,7 @@ async function tfjsChild(engine: Engine, weights: string, b: number, steps: numb
     model_s,
     forward_s,
     step_s,
+    micro_batches: microBatches,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     wasm_heap_bytes: wasmHeapStats()?.heapBytes,
     seg_resolution: (model.config as { segResolution?: string }).segResolution ?? 'full',
@@ -143,7 +152,7 @@ async function tfjsChild(engine: Engine, weights: string, b: number, steps: numb
 /** Why a child died, from its output: the wasm abort, an out-of-memory, or the last error line. */
 function failure(status: number | null, signal: string | null, out: string): string {
   const why =
-    /(Aborted\([^)]*\)|out of memory|RangeError[^\n]*)/i.exec(out)?.[1] ??
+    /(RuntimeError: [^\n]*|Cannot enlarge memory[^\n]*|out of memory|RangeError[^\n]*)/i.exec(out)?.[1] ??
     out
       .split('\n')
       .filter((l) => /error/i.test(l))
@@ -178,6 +187,9 @@ function runEngine(engine: Engine, weights: string, b: number, steps: number): R
     .map((l) => l.replace(/^RESULT /, ''))
     .find((l) => l.startsWith('{'));
   if (r.status !== 0 || !line) {
+    const log = path.join(os.tmpdir(), `mrn-bench-heads-${engine}-${b}.log`);
+    writeFileSync(log, `${r.stdout}\n${r.stderr}`);
+    process.stderr.write(`  child failed; its output: ${log}\n`);
     return { engine, batch: b, failed: failure(r.status, r.signal, `${r.stdout}\n${r.stderr}`) };
   }
   const parsed = JSON.parse(line) as Result;
@@ -217,7 +229,7 @@ async function main(): Promise<void> {
       `${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), 1-min load ${load} at the end; median of ${steps} after 1 warm-up`,
   );
   console.log(
-    '| engine | batch | model forward | forward + objective | step (fwd+bwd+Adam) | step / forward | step / PyTorch 1 thread | peak RSS | wasm heap |',
+    '| engine | batch (micro-batches) | model forward | forward + objective | step (fwd+bwd+Adam) | step / forward | step / PyTorch 1 thread | peak RSS | wasm heap |',
   );
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
@@ -229,7 +241,7 @@ async function main(): Promise<void> {
     const ratio = r.step_s! / r.forward_s!;
     const vsTorch = ref ? `${(r.step_s! / ref.step_s!).toFixed(1)}x` : 'n/a';
     console.log(
-      `| ${r.engine} | ${r.batch} | ${sec(r.model_s)} | ${sec(r.forward_s)} | ${sec(r.step_s)} | ${ratio.toFixed(1)}x | ${vsTorch} | ` +
+      `| ${r.engine} | ${r.batch}${r.micro_batches && r.micro_batches > 1 ? ` (${r.micro_batches})` : ''} | ${sec(r.model_s)} | ${sec(r.forward_s)} | ${sec(r.step_s)} | ${ratio.toFixed(1)}x | ${vsTorch} | ` +
         `${gib(r.peak_rss_bytes)} | ${r.engine.startsWith('wasm') ? gib(r.wasm_heap_bytes) : 'n/a'} |`,
     );
   }
