@@ -27,7 +27,8 @@ config in the metadata, dense kernels [in, out] as tfjs keeps them). Needs only 
 
     /usr/bin/python3 bench/heads.py bench WEIGHTS BATCH THREADS [STEPS=3]
         Paper-scale speed: random cached features (N tokens per slice as the config's sliceSize and
-        patchSize give, backboneDim wide), random masks, balanced labels, the ROIs' full slice counts;
+        patchSize give, backboneDim wide), random masks (at segResolution 'block' reduced once to
+        per-block class fractions before timing, as mrn's feature cache does), balanced labels, the ROIs' full slice counts;
         Adam (lr 1e-4) with gradient clipping at global norm 1, as trainStep. One warm-up step, then
         STEPS timed ones (median). Prints one JSON line: model_s (outputs only, no gradient), forward_s
         (outputs + objective, no gradient),
@@ -418,11 +419,14 @@ def bench(weights_path, batch_size, threads, steps):
     rois = {}
     for roi in cfg['rois']:
         d = roi.get('slices') or cfg['maxSlices']
+        masks = torch.randint(0, roi['numClasses'], (batch_size, d, s, s), dtype=torch.int32)
+        if cfg.get('segResolution', 'full') == 'block':  # reduced once, as the feature cache does
+            masks = block_targets(masks, roi['numClasses'], grid * cfg['segUpsample']).float()
         rois[roi['id']] = {
             'patch': torch.randn(batch_size, d, n, cfg['backboneDim']),
             'cls': torch.randn(batch_size, d, cfg['backboneDim']),
             'valid': torch.ones(batch_size, d),
-            'masks': torch.randint(0, roi['numClasses'], (batch_size, d, s, s), dtype=torch.int32),
+            'masks': masks,
         }
     labels = torch.arange(batch_size, dtype=torch.int32) % 2
     batch = {'rois': rois, 'labels': labels}

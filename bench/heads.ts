@@ -9,7 +9,8 @@
  * Workload: the default MultiRoiNet heads (E = 256, SFA depth 2, fusion transformer, aux heads with
  * r = 4, the default segResolution) on DINOv2-S-shaped cached features: N = 256 patch tokens and a
  * CLS token per slice, 384 wide, the default ROIs with 8/20/10/8 slices (all valid), random
- * [B, D, 224, 224] masks, balanced labels; the default MRN objective (CE + Dice-CE + 0.1 SupCon); Adam
+ * [B, D, 224, 224] masks (at segResolution 'block' reduced once to [B, D, 64, 64, K] class fractions
+ * before timing, as the feature cache stores them), balanced labels; the default MRN objective (CE + Dice-CE + 0.1 SupCon); Adam
  * (lr 1e-4) after clipping the gradients' global norm at 1 (`trainStep` in tfjs; the same in torch).
  * tfjs measures a step's memory first (`measureTrainStepMemory`, not timed) and `trainStep` splits the
  * batch into micro-batches that fit the wasm heap, as the trainer does (exact gradients, SupCon over
@@ -39,6 +40,7 @@ import { selectBackend } from '../src/backend.js';
 import { loadMultiRoiNetSafetensors, saveMultiRoiNetSafetensors } from '../src/io/model-safetensors.js';
 import { MultiRoiNet } from '../src/layers/multi-roi-net.js';
 import type { MrnBatch } from '../src/layers/types.js';
+import { blockTargets } from '../src/losses/block-targets.js';
 import { mrnObjective } from '../src/losses/objective.js';
 import { measureTrainStepMemory, trainStep } from '../src/train/train-step.js';
 import { wasmHeapStats } from '../src/wasm/heap.js';
@@ -76,6 +78,18 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * The masks as the feature cache hands them to a step: at `segResolution: 'block'` reduced once to
+ * per-block class fractions `[B, D, T, T, K]` (T = 16 tokens x r), else the slice class ids.
+ */
+function cachedMasks(ids: tf.Tensor4D, model: MultiRoiNet, classes: number): tf.Tensor4D | tf.Tensor5D {
+  const c = model.config;
+  if (c.segResolution !== 'block') return ids;
+  const reduced = blockTargets(ids, Math.round(Math.sqrt(TOKENS)) * c.segUpsample, classes);
+  ids.dispose();
+  return reduced;
+}
+
 /** Random cached features, masks and labels for the model's ROIs (deterministic seeds). */
 function paperBatch(model: MultiRoiNet, b: number): MrnBatch {
   const c = model.config;
@@ -86,7 +100,11 @@ function paperBatch(model: MultiRoiNet, b: number): MrnBatch {
       patch: tf.randomNormal([b, d, TOKENS, c.backboneDim], 0, 1, 'float32', 10 + i) as tf.Tensor4D,
       cls: tf.randomNormal([b, d, c.backboneDim], 0, 1, 'float32', 20 + i) as tf.Tensor3D,
       valid: tf.ones([b, d]) as tf.Tensor2D,
-      masks: tf.randomUniformInt([b, d, c.sliceSize, c.sliceSize], 0, roi.numClasses, 30 + i) as tf.Tensor4D,
+      masks: cachedMasks(
+        tf.randomUniformInt([b, d, c.sliceSize, c.sliceSize], 0, roi.numClasses, 30 + i) as tf.Tensor4D,
+        model,
+        roi.numClasses,
+      ),
     };
   });
   const labels = tf.tensor1d(
@@ -144,7 +162,7 @@ async function tfjsChild(engine: Engine, weights: string, b: number, steps: numb
     micro_batches: microBatches,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     wasm_heap_bytes: wasmHeapStats()?.heapBytes,
-    seg_resolution: (model.config as { segResolution?: string }).segResolution ?? 'full',
+    seg_resolution: model.config.segResolution,
   };
   console.log(`RESULT ${JSON.stringify(result)}`);
 }
