@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MrnError } from '../errors.js';
+import type { MrnBatch } from '../layers/types.js';
 import type { MrnObjectiveWeights } from '../losses/objective.js';
 import { createRng } from '../rng.js';
 import { classBalancedBatches } from './balanced-sampler.js';
@@ -317,7 +318,10 @@ export async function trainOnFeatures<M extends CheckpointableModel>(
         );
         try {
           if (!memoryChecked && idx.length >= 2) {
-            stepMemory = await measureTrainStepMemory(model, batch, opts.objective);
+            const key = stepMemoryKey(model, batch, opts.objective);
+            stepMemory =
+              measuredStepMemory.get(key) ?? (await measureTrainStepMemory(model, batch, opts.objective));
+            measuredStepMemory.set(key, stepMemory);
             memoryChecked = true;
             const m = resolveMicroBatchSize(opts.batchSize, { stepMemory });
             args.log?.(
@@ -409,6 +413,21 @@ export async function trainOnFeatures<M extends CheckpointableModel>(
     }
   }
   return { model, history, bestEpoch, bestValue, epochsDone, stoppedEarly };
+}
+
+/**
+ * Step memory measured in this process, by model and batch shape: the folds of a cross-validation
+ * share one measurement (it costs about two training steps).
+ */
+const measuredStepMemory = new Map<string, StepMemory>();
+
+/** What a step's memory depends on: the weights' shapes, the batch's per-sample shapes, the objective. */
+function stepMemoryKey(model: TrainableModel, batch: MrnBatch, objective: MrnObjectiveWeights): string {
+  const rois = Object.entries(batch.rois).map(([id, input]) => [
+    id,
+    Object.entries(input).map(([k, t]) => [k, (t as tf.Tensor).shape.slice(1), (t as tf.Tensor).dtype]),
+  ]);
+  return JSON.stringify([tf.getBackend(), model.trainableWeights.map((w) => w.shape), rois, objective]);
 }
 
 function disposeModel(model: unknown): void {
