@@ -138,8 +138,16 @@ export function segTargetsFor(
   logits: tf.Tensor5D,
   masks: tf.Tensor4D | tf.Tensor5D,
 ): tf.Tensor4D | tf.Tensor5D {
-  if (masks.rank !== 4) return masks;
   const [, , h, w, k] = logits.shape;
+  if (masks.rank === 5 && (masks.shape[2] !== h || masks.shape[3] !== w)) {
+    throw new MrnError(
+      'E_INVALID_ARGUMENT',
+      `masks were reduced to ${masks.shape[2]} x ${masks.shape[3]} blocks but the aux logits are ${h} x ${w}; ` +
+        "cache the features with the model's segUpsample (extractFeatures({ segUpsample })) or pass slice masks",
+      { details: { masks: masks.shape, logits: logits.shape } },
+    );
+  }
+  if (masks.rank !== 4) return masks;
   const [, , mh, mw] = masks.shape;
   if ((mh === h && mw === w) || h !== w || mh !== mw || masks.dtype !== 'int32') return masks;
   return blockTargets(masks as tf.Tensor4D, h, k);

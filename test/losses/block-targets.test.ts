@@ -8,6 +8,7 @@ import {
   diceLoss,
   isMrnError,
   mrnObjective,
+  segTargetsFor,
   selectBackend,
   type MrnBatch,
   type MrnOutputs,
@@ -227,5 +228,16 @@ describe.each(BACKENDS)('soft-target Dice and Dice-CE on %s', (backend) => {
       outputs.projections,
       outputs.segLogits.r!,
     ]);
+  });
+});
+
+describe('segTargetsFor', () => {
+  it('names a block-size mismatch between cached fractions and the logits', () => {
+    const logits = tf.zeros([1, 1, 4, 4, 2]) as tf.Tensor5D;
+    const fractions = tf.zeros([1, 1, 8, 8, 2]) as tf.Tensor5D;
+    const e = thrownBy(() => segTargetsFor(logits, fractions));
+    expect(isMrnError(e) && e.code).toBe('E_INVALID_ARGUMENT');
+    expect((e as Error).message).toMatch(/reduced to 8 x 8 blocks but the aux logits are 4 x 4/);
+    tf.dispose([logits, fractions]);
   });
 });
