@@ -148,8 +148,7 @@ export class AuxSegHead extends MrnLayer {
       // Pixel shuffle with 4-D ops: (bd, gy, gx, ry, rx, k) -> (bd, gy, ry, gx, rx, k).
       const rows = tf.reshape(blocks, [b * d * grid, grid, r, r * k]);
       const map = tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [b * d, grid * r, grid * r, k]);
-      const resized =
-        grid * r === size ? map : resizeBilinearHalfPixel(map as tf.Tensor4D, [size, size]);
+      const resized = grid * r === size ? map : resizeBilinearHalfPixel(map as tf.Tensor4D, [size, size]);
       return [tf.reshape(resized, [b, d, size, size, k]), foreground];
     });
   }
