@@ -123,12 +123,14 @@ export * from './layers/multi-roi-net.js';
 export * from './layers/feature-cache.js';
 export * from './layers/float16.js';
 export { fileSystemIO, type FileSystemIOOptions } from './io/file-system-io.js';
+export * from './io/model-safetensors.js';
 
 // Losses
 export * from './losses/l2-normalize.js';
 export * from './losses/supcon.js';
 export * from './losses/multi-roi-supcon.js';
 export * from './losses/cross-entropy.js';
+export * from './losses/block-targets.js';
 export * from './losses/dice.js';
 export * from './losses/objective.js';
 
@@ -145,6 +147,7 @@ export {
 } from './wasm/threads.js';
 export * from './wasm/heap.js';
 export * from './train/grad-accumulation.js';
+export * from './train/grad-cache.js';
 
 // Training, evaluation, prediction and plots
 export * from './train/metrics.js';
@@ -179,6 +182,7 @@ export {
   type ExtractFeaturesOptions,
   type FailedCase,
   type ExtractFeaturesResult,
+  type SegBlockTargets,
 } from './train/feature-extraction.js';
 export * from './train/backbone.js';
 export { customBackbone, weightsFingerprint, type CustomBackboneOptions } from './train/custom-backbone.js';
