@@ -109,6 +109,8 @@ export {
   LAYER_NORM_EPS,
   DenseBlock,
   LayerNormBlock,
+  layerNorm,
+  setFusedLayerNorm,
   MlpBlock,
   TransformerBlock,
   type PooledTokens,
@@ -134,6 +136,9 @@ export * from './losses/objective.js';
 // Fast wasm backend
 export * from './wasm/optimize.js';
 export * from './wasm/batch-matmul.js';
+export * from './wasm/backward-kernels.js';
+export * from './wasm/sum.js';
+export * from './wasm/identity.js';
 export {
   wasmThreadsInUse,
   THREADED_WASM_BACKEND_VERSION,

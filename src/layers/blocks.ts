@@ -48,7 +48,64 @@ export class DenseBlock {
   }
 }
 
-/** Layer normalisation over the last axis (eps {@link LAYER_NORM_EPS}). */
+let fusedLayerNorm = true;
+
+/**
+ * Chooses how {@link layerNorm} is differentiated: `true` (the default) with its closed-form gradient,
+ * `false` by tfjs's automatic differentiation of its ops. Both give the same values and gradients (up
+ * to float32 rounding; tested); the switch exists so benchmarks and tests can compare the two.
+ */
+export function setFusedLayerNorm(enabled: boolean): void {
+  fusedLayerNorm = enabled;
+}
+
+/** The normalised input `(x - mean) * rstd` and `rstd = 1 / sqrt(var + eps)`, over the last axis. */
+function normalise(x: tf.Tensor): { normed: tf.Tensor; rstd: tf.Tensor } {
+  const centred = tf.sub(x, tf.mean(x, -1, true));
+  const variance = tf.mean(tf.square(centred), -1, true);
+  const rstd = tf.rsqrt(tf.add(variance, LAYER_NORM_EPS));
+  return { normed: tf.mul(centred, rstd), rstd };
+}
+
+/**
+ * Layer normalisation over the last axis, `gamma * (x - mean) / sqrt(var + eps) + beta` (biased
+ * variance, eps {@link LAYER_NORM_EPS}), as PyTorch's `nn.LayerNorm`.
+ *
+ * Differentiated in closed form (unless {@link setFusedLayerNorm} turned it off): with
+ * `n = (x - mean) * rstd` and `g = dy * gamma`,
+ * `dx = rstd * (g - mean(g) - n * mean(g * n))`, `dgamma = sum(dy * n)`, `dbeta = sum(dy)` (sums over
+ * every axis but the last). This is the exact gradient of the forward above (eps included); it takes
+ * about half the full-size ops of tfjs's automatic differentiation, which also broadcasts each
+ * `mean`'s gradient through a filled tensor, and keeps only `n` and `rstd` for the backward pass.
+ */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
+  if (!fusedLayerNorm) {
+    return tf.tidy(() => tf.add(tf.mul(normalise(x).normed, gamma), beta));
+  }
+  const dim = x.shape[x.rank - 1]!;
+  const fused = tf.customGrad((...args) => {
+    const [xIn, gammaIn, betaIn] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const { normed, rstd } = normalise(xIn!);
+    save([normed, rstd, gammaIn!]);
+    return {
+      value: tf.add(tf.mul(normed, gammaIn!), betaIn!),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [n, r, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        const dn = tf.mul(dy, g);
+        const centredGrad = tf.sub(dn, tf.mean(dn, -1, true));
+        const dx = tf.mul(tf.sub(centredGrad, tf.mul(n, tf.mean(tf.mul(dn, n), -1, true))), r);
+        const rows = (t: tf.Tensor) => tf.reshape(t, [-1, dim]);
+        const dGamma = tf.sum(tf.mul(rows(dy), rows(n)), 0);
+        const dBeta = tf.sum(rows(dy), 0);
+        return [dx, dGamma, dBeta];
+      },
+    };
+  });
+  return fused(x, gamma, beta);
+}
+
+/** Layer normalisation over the last axis (eps {@link LAYER_NORM_EPS}); see {@link layerNorm}. */
 export class LayerNormBlock {
   readonly gamma: tf.LayerVariable;
   readonly beta: tf.LayerVariable;
@@ -59,12 +116,7 @@ export class LayerNormBlock {
   }
 
   apply(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      const centred = tf.sub(x, tf.mean(x, -1, true));
-      const variance = tf.mean(tf.square(centred), -1, true);
-      const normed = tf.mul(centred, tf.rsqrt(tf.add(variance, LAYER_NORM_EPS)));
-      return tf.add(tf.mul(normed, this.gamma.read()), this.beta.read());
-    });
+    return layerNorm(x, this.gamma.read(), this.beta.read());
   }
 }
 

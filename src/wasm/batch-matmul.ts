@@ -23,6 +23,13 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
+import {
+  cBatchMatMul,
+  product,
+  registerView,
+  shapeBytes,
+  type WasmBackendInternals,
+} from './internals.js';
 
 /** Options of {@link registerFastBatchMatMul}. */
 export interface FastBatchMatMulOptions {
@@ -38,38 +45,6 @@ export interface FastBatchMatMulOptions {
  * 8^3 multiply-adds the loop and XNNPACK cost the same (microseconds); above, XNNPACK wins by 10x+.
  */
 export const DEFAULT_MIN_XNNPACK_MACS = 512;
-
-interface WasmTensorData {
-  id: number;
-  memoryOffset: number;
-}
-
-/** The parts of tfjs-backend-wasm's `BackendWasm` (4.22) this kernel uses. */
-interface WasmBackendInternals {
-  wasm: {
-    cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
-    tfjs: {
-      registerTensor(id: number, size: number, memoryOffset: number): void;
-      disposeData(id: number): void;
-    };
-  };
-  dataIdMap: { get(dataId: object): WasmTensorData };
-  dataIdNextNumber: number;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  disposeData(dataId: object, force?: boolean): boolean;
-}
-
-type CBatchMatMul = (
-  aId: number,
-  aShape: Uint8Array,
-  aRank: number,
-  bId: number,
-  bShape: Uint8Array,
-  bRank: number,
-  transposeA: boolean,
-  transposeB: boolean,
-  outId: number,
-) => void;
 
 interface Registration {
   stock: tf.KernelConfig;
@@ -93,47 +68,6 @@ const stats: FastBatchMatMulStats = { folded: 0, perItem: 0, stock: 0 };
 /** How the fast kernel routed its calls since it was last registered (a copy). */
 export function fastBatchMatMulStats(): FastBatchMatMulStats {
   return { ...stats };
-}
-const cEntryPoints = new WeakMap<object, CBatchMatMul>();
-
-function cBatchMatMul(backend: WasmBackendInternals): CBatchMatMul {
-  let fn = cEntryPoints.get(backend);
-  if (!fn) {
-    // Same signature the stock kernel cwraps (tfjs-backend-wasm/src/kernels/BatchMatMul.ts).
-    fn = backend.wasm.cwrap('BatchMatMul', null, [
-      'number',
-      'array',
-      'number',
-      'number',
-      'array',
-      'number',
-      'number',
-      'number',
-      'number',
-    ]) as CBatchMatMul;
-    cEntryPoints.set(backend, fn);
-  }
-  return fn;
-}
-
-function shapeBytes(shape: number[]): Uint8Array {
-  return new Uint8Array(new Int32Array(shape).buffer);
-}
-
-function product(dims: number[]): number {
-  return dims.reduce((p, d) => p * d, 1);
-}
-
-/** A tensor id registered on `elements` floats of heap memory starting `elementOffset` into `data`. */
-function registerView(
-  backend: WasmBackendInternals,
-  data: WasmTensorData,
-  elementOffset: number,
-  elements: number,
-): number {
-  const id = backend.dataIdNextNumber++;
-  backend.wasm.tfjs.registerTensor(id, elements, data.memoryOffset + elementOffset * 4);
-  return id;
 }
 
 function transposeLastTwo(
