@@ -27,7 +27,7 @@ import {
   DEFAULT_ROI_SPECS,
   MultiRoiNet,
   optimizeWasmBackend,
-  setFusedLayerNorm,
+  setFastBlockGradients,
   trainStep,
   wasmHeapStats,
   type MrnBatch,
@@ -65,7 +65,7 @@ interface Row {
   launches?: number;
 }
 
-const VARIANTS = { before: 'before (BatchMatMul only)', after: 'after (+ backward kernels, fused LN)' };
+const VARIANTS = { before: 'before (BatchMatMul only)', after: 'after (+ backward kernels, fast blocks)' };
 
 if (!only) {
   // Each variant in its own process: the wasm heap never shrinks, so its peak is per process.
@@ -129,10 +129,10 @@ function printTables(rows: Row[]): void {
 
 const on = only === 'after';
 const report = await optimizeWasmBackend({ threads: 1, backward: on });
-setFusedLayerNorm(on);
+setFastBlockGradients(on);
 console.error(
   `backend wasm, ${report.threads} thread(s), BatchMatMul ${report.batchMatMul ? 'XNNPACK' : 'stock'}, ` +
-    `backward kernels ${JSON.stringify(report.backward)}, fused LayerNorm ${on}` +
+    `backward kernels ${JSON.stringify(report.backward)}, fast block gradients ${on}` +
     (report.notes.length ? ` (${report.notes.join('; ')})` : ''),
 );
 

@@ -110,7 +110,7 @@ export {
   DenseBlock,
   LayerNormBlock,
   layerNorm,
-  setFusedLayerNorm,
+  setFastBlockGradients,
   MlpBlock,
   TransformerBlock,
   type PooledTokens,

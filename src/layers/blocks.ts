@@ -48,15 +48,18 @@ export class DenseBlock {
   }
 }
 
-let fusedLayerNorm = true;
+let fastBlocks = true;
 
 /**
- * Chooses how {@link layerNorm} is differentiated: `true` (the default) with its closed-form gradient,
- * `false` by tfjs's automatic differentiation of its ops. Both give the same values and gradients (up
- * to float32 rounding; tested); the switch exists so benchmarks and tests can compare the two.
+ * Chooses the formulation of the blocks whose backward pass mrn rewrote for speed: `true` (the
+ * default) uses {@link layerNorm}'s closed-form gradient on a 2-D view of the tokens and computes
+ * {@link AttentionPoolBlock}'s weighted mean as a matrix product; `false` uses the plain op-by-op
+ * forms (rank-n LayerNorm and a broadcast multiply-and-sum pooling) differentiated by tfjs. Both give
+ * the same values and gradients up to float32 rounding (tested); the switch exists so benchmarks and
+ * tests can compare the two.
  */
-export function setFusedLayerNorm(enabled: boolean): void {
-  fusedLayerNorm = enabled;
+export function setFastBlockGradients(enabled: boolean): void {
+  fastBlocks = enabled;
 }
 
 /** The normalised input `(x - mean) * rstd` and `rstd = 1 / sqrt(var + eps)`, over the last axis. */
@@ -71,7 +74,7 @@ function normalise(x: tf.Tensor): { normed: tf.Tensor; rstd: tf.Tensor } {
  * Layer normalisation over the last axis, `gamma * (x - mean) / sqrt(var + eps) + beta` (biased
  * variance, eps {@link LAYER_NORM_EPS}), as PyTorch's `nn.LayerNorm`.
  *
- * Differentiated in closed form (unless {@link setFusedLayerNorm} turned it off): with
+ * Differentiated in closed form (unless {@link setFastBlockGradients} turned it off): with
  * `n = (x - mean) * rstd` and `g = dy * gamma`,
  * `dx = rstd * (g - mean(g) - n * mean(g * n))`, `dgamma = sum(dy * n)`, `dbeta = sum(dy)` (sums over
  * every axis but the last). This is the exact gradient of the forward above (eps included); it takes
@@ -79,10 +82,11 @@ function normalise(x: tf.Tensor): { normed: tf.Tensor; rstd: tf.Tensor } {
  * `mean`'s gradient through a filled tensor, and keeps only `n` and `rstd` for the backward pass.
  */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
-  if (!fusedLayerNorm) {
-    return tf.tidy(() => tf.add(tf.mul(normalise(x).normed, gamma), beta));
-  }
+  if (!fastBlocks) return tf.tidy(() => tf.add(tf.mul(normalise(x).normed, gamma), beta));
   const dim = x.shape[x.rank - 1]!;
+  // Rows of a 2-D view: broadcasting [rows, dim] against [dim] or [rows, 1] runs tfjs-wasm's fast
+  // element-wise paths; the same broadcasts at rank 3-4 take its generic index loop (about 7x slower).
+  const rows = x.rank === 2 ? x : tf.reshape(x, [-1, dim]);
   const fused = tf.customGrad((...args) => {
     const [xIn, gammaIn, betaIn] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
@@ -95,14 +99,12 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.T
         const dn = tf.mul(dy, g);
         const centredGrad = tf.sub(dn, tf.mean(dn, -1, true));
         const dx = tf.mul(tf.sub(centredGrad, tf.mul(n, tf.mean(tf.mul(dn, n), -1, true))), r);
-        const rows = (t: tf.Tensor) => tf.reshape(t, [-1, dim]);
-        const dGamma = tf.sum(tf.mul(rows(dy), rows(n)), 0);
-        const dBeta = tf.sum(rows(dy), 0);
-        return [dx, dGamma, dBeta];
+        return [dx, tf.sum(tf.mul(dy, n), 0), tf.sum(dy, 0)];
       },
     };
   });
-  return fused(x, gamma, beta);
+  const y = fused(rows, gamma, beta);
+  return x.rank === 2 ? y : tf.reshape(y, x.shape);
 }
 
 /** Layer normalisation over the last axis (eps {@link LAYER_NORM_EPS}); see {@link layerNorm}. */
@@ -232,7 +234,14 @@ export class AttentionPoolBlock {
       scores = tf.mul(scores, 1 / Math.sqrt(this.keyDim));
       if (bias) scores = tf.add(scores, bias);
       const weights = tf.softmax(scores, -1) as tf.Tensor2D;
-      const mean = tf.sum(tf.mul(normed, tf.expandDims(weights, -1)), 1);
+      // The weighted mean as a batched [1, T] x [T, dim] product: its gradients are products too,
+      // where a broadcast multiply and sum would cost rank-3 broadcasts and reductions (slow on wasm).
+      const mean = fastBlocks
+        ? tf.reshape(tf.matMul(tf.reshape(weights, [b, 1, t]) as tf.Tensor3D, normed as tf.Tensor3D), [
+            b,
+            this.dim,
+          ])
+        : tf.sum(tf.mul(normed, tf.expandDims(weights, -1)), 1);
       return { pooled: this.value.apply(mean) as tf.Tensor2D, weights };
     });
   }

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
-import { layerNorm, setFusedLayerNorm } from '../../src/layers/blocks.js';
+import { layerNorm, setFastBlockGradients } from '../../src/layers/blocks.js';
 import { MultiRoiNet } from '../../src/layers/multi-roi-net.js';
 import { trainStep } from '../../src/train/train-step.js';
 import { registerWasmBackwardKernels, unregisterWasmBackwardKernels } from '../../src/wasm/backward-kernels.js';
@@ -26,7 +26,8 @@ import {
   unregisterFastSum,
 } from '../../src/wasm/sum.js';
 import { lcgValues } from '../helpers/arrays.js';
-import { disposeBatch, randomMasks, TINY_CONFIG, tinyImageBatch } from '../layers/helpers/tiny-model.js';
+import type { MrnBatch, RoiFeatureInput, RoiImageInput } from '../../src/layers/types.js';
+import { randomMasks, TINY_CONFIG, tinyImageBatch, tinyLoss } from '../layers/helpers/tiny-model.js';
 
 function values(shape: number[], seed: number): Float32Array {
   return lcgValues(
@@ -74,6 +75,30 @@ function runSum([shape, axes, keepDims]: SumCase, seed: number): Float32Array[] 
   });
 }
 
+/** Cached-feature inputs (16 tokens of width 16 per slice) with masks for the tiny model's ROIs. */
+function tinyFeatureBatch(): MrnBatch {
+  const images = tinyImageBatch([0, 1]);
+  const features: MrnBatch = { rois: {}, labels: images.labels };
+  Object.entries(images.rois).forEach(([id, roi], i) => {
+    const [b, d] = roi.valid.shape;
+    features.rois[id] = {
+      patch: tf.tensor4d(values([b, d, 16, 16], 7 + i), [b, d, 16, 16]),
+      cls: tf.tensor3d(values([b, d, 16], 8 + i), [b, d, 16]),
+      valid: roi.valid,
+      masks: randomMasks(b, d, 28, TINY_CONFIG.rois!.find((r) => r.id === id)!.numClasses, 9 + i),
+    };
+    (roi as RoiImageInput).slices.dispose();
+  });
+  return features;
+}
+
+function disposeFeatureBatch(batch: MrnBatch): void {
+  for (const roi of Object.values(batch.rois) as RoiFeatureInput[]) {
+    tf.dispose([roi.patch, roi.cls, roi.valid, roi.masks!]);
+  }
+  batch.labels!.dispose();
+}
+
 const LN_SHAPES: number[][] = [
   [7, 24],
   [3, 11, 40],
@@ -106,11 +131,11 @@ describe('wasm backward kernels', () => {
 
   function runAll(into: typeof cpu): void {
     SUM_CASES.forEach((c, i) => into.sum.push(runSum(c, 11 * i + 1)));
-    setFusedLayerNorm(true);
+    setFastBlockGradients(true);
     LN_SHAPES.forEach((s, i) => into.ln.push(runLayerNorm(s, 5 * i + 2)));
-    setFusedLayerNorm(false);
+    setFastBlockGradients(false);
     LN_SHAPES.forEach((s, i) => into.lnAutodiff.push(runLayerNorm(s, 5 * i + 2)));
-    setFusedLayerNorm(true);
+    setFastBlockGradients(true);
   }
 
   beforeAll(async () => {
@@ -126,7 +151,7 @@ describe('wasm backward kernels', () => {
 
   afterAll(() => {
     unregisterWasmBackwardKernels();
-    setFusedLayerNorm(true);
+    setFastBlockGradients(true);
   });
 
   it.each(SUM_CASES.map((c, i) => [i, JSON.stringify(c)] as const))(
@@ -168,6 +193,37 @@ describe('wasm backward kernels', () => {
     },
   );
 
+  it('a tiny MultiRoiNet has the same gradients with fast and plain blocks, on wasm and cpu', async () => {
+    const model = new MultiRoiNet({ ...TINY_CONFIG, backboneDim: 16, patchSize: 7 });
+    const weights = model.namedWeights().filter((w) => w.trainable);
+    const grads = (features: MrnBatch, fastBlocks: boolean): Float32Array[] => {
+      setFastBlockGradients(fastBlocks);
+      const { value, grads: g } = tf.variableGrads(
+        () => tinyLoss(model.apply(features, { training: true }), features),
+        weights.map((w) => w.variable.read() as tf.Variable),
+      );
+      const out = weights.map((w) => g[(w.variable.read() as tf.Variable).name]!.dataSync() as Float32Array);
+      tf.dispose([value, ...Object.values(g)]);
+      setFastBlockGradients(true);
+      return out;
+    };
+    const wasmFeatures = tinyFeatureBatch();
+    const onWasm = [grads(wasmFeatures, true), grads(wasmFeatures, false)];
+    disposeFeatureBatch(wasmFeatures);
+    await tf.setBackend('cpu');
+    const cpuFeatures = tinyFeatureBatch();
+    const onCpu = [grads(cpuFeatures, true), grads(cpuFeatures, false)];
+    disposeFeatureBatch(cpuFeatures);
+    await selectBackend({ backend: 'wasm' });
+    weights.forEach((w, i) => {
+      const want = onCpu[1]![i]!;
+      for (const got of [onWasm[0]![i]!, onWasm[1]![i]!, onCpu[0]![i]!]) {
+        expect(maxRelError(got, want), w.path).toBeLessThan(1e-5);
+      }
+    });
+    model.dispose();
+  });
+
   it('Identity shares the buffer: clones read the same values and outlive the original', () => {
     expect(isSharedIdentityRegistered()).toBe(true);
     const x = tf.tensor(values([5, 7], 3), [5, 7]);
@@ -192,17 +248,7 @@ describe('wasm backward kernels', () => {
   it('a MultiRoiNet training step leaks no tensors and keeps the heap flat over 20 steps', () => {
     registerWasmBackwardKernels();
     const model = new MultiRoiNet({ ...TINY_CONFIG, backboneDim: 16, patchSize: 7 });
-    const batch = tinyImageBatch([0, 1]);
-    const features: import('../../src/layers/types.js').MrnBatch = { rois: {}, labels: batch.labels };
-    for (const [id, roi] of Object.entries(batch.rois)) {
-      const [b, d] = roi.valid.shape;
-      features.rois[id] = {
-        patch: tf.tensor4d(values([b, d, 16, 16], 7), [b, d, 16, 16]),
-        cls: tf.tensor3d(values([b, d, 16], 8), [b, d, 16]),
-        valid: roi.valid,
-        masks: randomMasks(b, d, 28, TINY_CONFIG.rois!.find((r) => r.id === id)!.numClasses, 9),
-      };
-    }
+    const features = tinyFeatureBatch();
     const opt = tf.train.adam(1e-3);
     for (let i = 0; i < 3; i++) trainStep(model, opt, features);
     const tensors = tf.memory().numTensors;
@@ -212,11 +258,7 @@ describe('wasm backward kernels', () => {
     const after = wasmHeapStats()!;
     expect(after.tensorBytes).toBe(heap.tensorBytes);
     expect(after.heapBytes).toBe(heap.heapBytes);
-    for (const roi of Object.values(features.rois)) {
-      const f = roi as import('../../src/layers/types.js').RoiFeatureInput;
-      tf.dispose([f.patch, f.cls, f.masks!]);
-    }
-    disposeBatch(batch);
+    disposeFeatureBatch(features);
     opt.dispose();
     model.dispose();
   });
