@@ -107,6 +107,73 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.T
   return x.rank === 2 ? y : tf.reshape(y, x.shape);
 }
 
+/**
+ * `dense(norm(x))` for an input that usually needs no gradient (cached backbone features): the same
+ * values as composing the two blocks, and the same gradients, obtained more cheaply.
+ *
+ * With `n` the normalised rows of x, `G = n^T dy`, `s = sum(dy)` (over rows), `gamma`, `beta`, `W` and
+ * `c` the blocks' weights: `dW = gamma * G + beta s^T`, `dc = s`, `dgamma = rowsum(W * G)`,
+ * `dbeta = W s`. These are exact (they expand `dW = norm(x)^T dy`, `dgamma = sum(n * dy W^T)`,
+ * `dbeta = sum(dy W^T)`), and need one product of the token count's size instead of two, and no
+ * LayerNorm backward over the tokens. The gradient with respect to x, when x has one (a fine-tuned
+ * backbone), comes from a separate zero-valued term that takes only x as input, so tfjs computes it only
+ * when x is on the path to the loss (`dx = layerNormBackward(dy W^T * gamma)`).
+ */
+export function normalisedDense(x: tf.Tensor, norm: LayerNormBlock, dense: DenseBlock): tf.Tensor {
+  if (!fastBlocks) return dense.apply(norm.apply(x));
+  const inDim = dense.inDim;
+  const outDim = dense.outDim;
+  const rows = tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
+  const gammaVar = norm.gamma.read();
+  const betaVar = norm.beta.read();
+  const kernelVar = dense.kernel.read();
+  const hasBias = dense.bias !== null;
+  const weights = hasBias
+    ? [gammaVar, betaVar, kernelVar, dense.bias!.read()]
+    : [gammaVar, betaVar, kernelVar];
+  const forWeights = tf.customGrad((...args) => {
+    const [gamma, beta, kernel, bias] = args.slice(0, weights.length) as tf.Tensor[];
+    const save = args[weights.length] as tf.GradSaveFunc;
+    // x enters as a constant here (its gradient is the term below), so its statistics are not taped.
+    const { normed } = normalise(rows);
+    save([normed, gamma!, beta!, kernel!]);
+    let y = tf.matMul(tf.add(tf.mul(normed, gamma!), beta!) as tf.Tensor2D, kernel as tf.Tensor2D);
+    if (bias) y = tf.add(y, bias);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [n, g, b, w] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor2D];
+        const dy2 = dy as tf.Tensor2D;
+        const product = tf.matMul(n, dy2, true, false); // [in, out]
+        const colSum = tf.sum(dy2, 0); // [out]
+        const dKernel = tf.add(
+          tf.mul(product, tf.reshape(g, [inDim, 1])),
+          tf.mul(tf.reshape(b, [inDim, 1]), tf.reshape(colSum, [1, outDim])),
+        );
+        const dGamma = tf.sum(tf.mul(w, product), 1);
+        const dBeta = tf.reshape(tf.matMul(w, tf.reshape(colSum, [outDim, 1]) as tf.Tensor2D), [inDim]);
+        return hasBias ? [dGamma, dBeta, dKernel, colSum] : [dGamma, dBeta, dKernel];
+      },
+    };
+  });
+  const forInput = tf.customGrad((...args) => {
+    const xr = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    save([xr]);
+    return {
+      value: tf.zeros([xr.shape[0], outDim]),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const { normed, rstd } = normalise(saved[0]!);
+        const dn = tf.mul(tf.matMul(dy as tf.Tensor2D, kernelVar as tf.Tensor2D, false, true), gammaVar);
+        const centredGrad = tf.sub(dn, tf.mean(dn, -1, true));
+        return tf.mul(tf.sub(centredGrad, tf.mul(normed, tf.mean(tf.mul(dn, normed), -1, true))), rstd);
+      },
+    };
+  });
+  const y = tf.add(forWeights(...weights), forInput(rows));
+  return tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
+}
+
 /** Layer normalisation over the last axis (eps {@link LAYER_NORM_EPS}); see {@link layerNorm}. */
 export class LayerNormBlock {
   readonly gamma: tf.LayerVariable;

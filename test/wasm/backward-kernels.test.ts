@@ -7,7 +7,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
-import { layerNorm, setFastBlockGradients } from '../../src/layers/blocks.js';
+import {
+  DenseBlock,
+  LayerNormBlock,
+  layerNorm,
+  normalisedDense,
+  setFastBlockGradients,
+} from '../../src/layers/blocks.js';
 import { MultiRoiNet } from '../../src/layers/multi-roi-net.js';
 import { trainStep } from '../../src/train/train-step.js';
 import { registerWasmBackwardKernels, unregisterWasmBackwardKernels } from '../../src/wasm/backward-kernels.js';
@@ -222,6 +228,45 @@ describe('wasm backward kernels', () => {
       }
     });
     model.dispose();
+  });
+
+  it('normalisedDense: values and gradients (input included) equal the plain blocks, on wasm and cpu', async () => {
+    const results: Float32Array[][] = [];
+    for (const backend of ['wasm', 'cpu']) {
+      if (backend === 'cpu') await tf.setBackend('cpu');
+      let seed = 40;
+      const created: tf.LayerVariable[] = [];
+      // Non-trivial gamma, beta and bias, so every term of the closed-form gradients counts.
+      const params = (path: string, shape: number[]) => {
+        const v = new tf.LayerVariable(tf.tensor(values(shape, seed++), shape), 'float32', path, true);
+        created.push(v);
+        return v;
+      };
+      const norm = new LayerNormBlock(params, 24);
+      const dense = new DenseBlock(params, 24, 10);
+      for (const fast of [true, false]) {
+        setFastBlockGradients(fast);
+        results.push(
+          tf.tidy(() => {
+            const x = tf.add(tf.mul(tf.tensor(values([2, 3, 7, 24], 9), [2, 3, 7, 24]), 2), 0.3);
+            const w = tf.tensor(values([2, 3, 7, 10], 10), [2, 3, 7, 10]);
+            const vars = created.map((v) => v.read());
+            const f = (...inputs: tf.Tensor[]) => tf.sum(tf.mul(normalisedDense(inputs[0]!, norm, dense), w));
+            const { value, grads } = tf.variableGrads(() => f(x) as tf.Scalar, vars as tf.Variable[]);
+            const dx = tf.grad((xi: tf.Tensor) => f(xi))(x);
+            const y = normalisedDense(x, norm, dense);
+            return [y, value, dx, ...vars.map((v) => grads[v.name]!)].map((t) => t.dataSync() as Float32Array);
+          }),
+        );
+        setFastBlockGradients(true);
+      }
+      created.forEach((v) => v.dispose());
+    }
+    await selectBackend({ backend: 'wasm' });
+    const want = results[3]!; // cpu, plain blocks
+    for (const got of results.slice(0, 3)) {
+      got.forEach((g, k) => expect(maxRelError(g, want[k]!), `output ${k}`).toBeLessThan(1e-5));
+    }
   });
 
   it('Identity shares the buffer: clones read the same values and outlive the original', () => {
