@@ -267,7 +267,8 @@ export interface PooledTokens {
  * Single-query attention pooling: a learned query scores layer-normalised tokens through a key
  * projection; the softmax of the scores (plus an optional additive bias, e.g. a log-prior or a padding
  * mask) weighs the tokens, and the weighted mean is projected. Projecting after pooling is exact
- * (the weights sum to 1) and saves a dense layer per token.
+ * (the weights sum to 1) and saves a dense layer per token; so is scoring with `tokens (Wk q)` instead
+ * of `(tokens Wk) q` (the key projection has no bias), which saves the key projection of every token.
  */
 export class AttentionPoolBlock {
   readonly norm: LayerNormBlock;
@@ -293,11 +294,19 @@ export class AttentionPoolBlock {
     return tf.tidy(() => {
       const [b, t] = x.shape;
       const normed = this.norm.apply(x);
-      const keys = this.key.apply(normed);
-      let scores = tf.reshape(
-        tf.matMul(tf.reshape(keys, [b * t, this.keyDim]) as tf.Tensor2D, this.query.read() as tf.Tensor2D),
-        [b, t],
-      );
+      let scores: tf.Tensor;
+      if (fastBlocks) {
+        // (tokens Wk) q = tokens (Wk q): the single query folds into the key projection, so the
+        // [T, dim] x [dim, keyDim] product (and its two gradient products) becomes [T, dim] x [dim, 1].
+        const keyQuery = tf.matMul(this.key.kernel.read() as tf.Tensor2D, this.query.read() as tf.Tensor2D);
+        scores = tf.reshape(tf.matMul(tf.reshape(normed, [b * t, this.dim]) as tf.Tensor2D, keyQuery), [b, t]);
+      } else {
+        const keys = this.key.apply(normed);
+        scores = tf.reshape(
+          tf.matMul(tf.reshape(keys, [b * t, this.keyDim]) as tf.Tensor2D, this.query.read() as tf.Tensor2D),
+          [b, t],
+        );
+      }
       scores = tf.mul(scores, 1 / Math.sqrt(this.keyDim));
       if (bias) scores = tf.add(scores, bias);
       const weights = tf.softmax(scores, -1) as tf.Tensor2D;

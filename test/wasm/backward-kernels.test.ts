@@ -250,9 +250,9 @@ describe('wasm backward kernels', () => {
           tf.tidy(() => {
             const x = tf.add(tf.mul(tf.tensor(values([2, 3, 7, 24], 9), [2, 3, 7, 24]), 2), 0.3);
             const w = tf.tensor(values([2, 3, 7, 10], 10), [2, 3, 7, 10]);
-            const vars = created.map((v) => v.read());
+            const vars = created.map((v) => v.read() as tf.Variable);
             const f = (...inputs: tf.Tensor[]) => tf.sum(tf.mul(normalisedDense(inputs[0]!, norm, dense), w));
-            const { value, grads } = tf.variableGrads(() => f(x) as tf.Scalar, vars as tf.Variable[]);
+            const { value, grads } = tf.variableGrads(() => f(x) as tf.Scalar, vars);
             const dx = tf.grad((xi: tf.Tensor) => f(xi))(x);
             const y = normalisedDense(x, norm, dense);
             return [y, value, dx, ...vars.map((v) => grads[v.name]!)].map((t) => t.dataSync() as Float32Array);
