@@ -299,7 +299,10 @@ export class AttentionPoolBlock {
         // (tokens Wk) q = tokens (Wk q): the single query folds into the key projection, so the
         // [T, dim] x [dim, keyDim] product (and its two gradient products) becomes [T, dim] x [dim, 1].
         const keyQuery = tf.matMul(this.key.kernel.read() as tf.Tensor2D, this.query.read() as tf.Tensor2D);
-        scores = tf.reshape(tf.matMul(tf.reshape(normed, [b * t, this.dim]) as tf.Tensor2D, keyQuery), [b, t]);
+        scores = tf.reshape(tf.matMul(tf.reshape(normed, [b * t, this.dim]) as tf.Tensor2D, keyQuery), [
+          b,
+          t,
+        ]);
       } else {
         const keys = this.key.apply(normed);
         scores = tf.reshape(

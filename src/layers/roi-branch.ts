@@ -203,7 +203,10 @@ export class RoiBranch extends MrnLayer {
           ) as tf.Tensor2D)
         : null;
       const ffa = k.ffaPool.apply(tf.reshape(tokens, [b * d, n, e]) as tf.Tensor3D, prior);
-      const sliceTokens = tf.add(ffa.pooled, normalisedDense(tf.reshape(cls, [b * d, -1]), k.clsNorm, k.clsProj));
+      const sliceTokens = tf.add(
+        ffa.pooled,
+        normalisedDense(tf.reshape(cls, [b * d, -1]), k.clsNorm, k.clsProj),
+      );
       // SFA: transformer over the slices (padding masked as keys), then attention pooling.
       const pos = tf.slice(k.slicePos.read(), [0, 0], [d, e]);
       let x = tf.add(tf.reshape(sliceTokens, [b, d, e]), pos) as tf.Tensor3D;

@@ -26,7 +26,9 @@ export interface WasmBackwardKernelReport {
  * Registers the backward kernels asked for (all by default). A kernel turned off here is also
  * unregistered if it was on. Returns which are registered (false where tfjs-backend-wasm is not loaded).
  */
-export function registerWasmBackwardKernels(options: WasmBackwardKernelOptions = {}): WasmBackwardKernelReport {
+export function registerWasmBackwardKernels(
+  options: WasmBackwardKernelOptions = {},
+): WasmBackwardKernelReport {
   const identity = options.identity ?? true;
   const sum = options.sum ?? true;
   if (!identity) unregisterSharedIdentity();

@@ -101,3 +101,29 @@ export function registerView(
 export function heapF32(backend: WasmBackendInternals): Float32Array {
   return new Float32Array(backend.wasm.HEAPU8.buffer);
 }
+
+/**
+ * Writes the transpose of the `rows x cols` float32 matrix at heap index `src` to heap index `dst`
+ * (`cols x rows`), in 8 x 8 tiles so reads and writes stay in cache. Measured faster than the
+ * backend's generic `Transpose` kernel on tall matrices.
+ */
+export function transposeInto(
+  heap: Float32Array,
+  src: number,
+  rows: number,
+  cols: number,
+  dst: number,
+): void {
+  const tile = 8;
+  for (let i0 = 0; i0 < rows; i0 += tile) {
+    const i1 = Math.min(rows, i0 + tile);
+    for (let j0 = 0; j0 < cols; j0 += tile) {
+      const j1 = Math.min(cols, j0 + tile);
+      for (let i = i0; i < i1; i++) {
+        let from = src + i * cols + j0;
+        let to = dst + j0 * rows + i;
+        for (let j = j0; j < j1; j++, from++, to += rows) heap[to] = heap[from]!;
+      }
+    }
+  }
+}

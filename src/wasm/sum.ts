@@ -72,7 +72,11 @@ export function leadingReduction(shape: number[], axes: number[]): [number, numb
   return [product(shape.slice(0, first)), product(shape.slice(first, last + 1)), inner];
 }
 
-function fastSum(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+function fastSum(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
   const reg = registration;
   if (!reg) throw new Error('mrn: fast Sum called while unregistered');
   const { x } = args.inputs as { x: tf.TensorInfo };

@@ -16,7 +16,10 @@ import {
 } from '../../src/layers/blocks.js';
 import { MultiRoiNet } from '../../src/layers/multi-roi-net.js';
 import { trainStep } from '../../src/train/train-step.js';
-import { registerWasmBackwardKernels, unregisterWasmBackwardKernels } from '../../src/wasm/backward-kernels.js';
+import {
+  registerWasmBackwardKernels,
+  unregisterWasmBackwardKernels,
+} from '../../src/wasm/backward-kernels.js';
 import { wasmHeapStats } from '../../src/wasm/heap.js';
 import {
   isSharedIdentityRegistered,
@@ -255,7 +258,9 @@ describe('wasm backward kernels', () => {
             const { value, grads } = tf.variableGrads(() => f(x) as tf.Scalar, vars);
             const dx = tf.grad((xi: tf.Tensor) => f(xi))(x);
             const y = normalisedDense(x, norm, dense);
-            return [y, value, dx, ...vars.map((v) => grads[v.name]!)].map((t) => t.dataSync() as Float32Array);
+            return [y, value, dx, ...vars.map((v) => grads[v.name]!)].map(
+              (t) => t.dataSync() as Float32Array,
+            );
           }),
         );
         setFastBlockGradients(true);
