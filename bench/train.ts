@@ -37,7 +37,13 @@ const prep = resolvePreprocessOptions({ size });
 const bb = await resolveBackbone(backboneSpec);
 const encoder = new SliceEncoder({ backbone: bb.backbone });
 const sample = cohort.cases.slice(0, Math.min(20, cases));
-const first = await extractFeatures(sample, encoder, { preprocessing: prep, variants: 4, progress: false });
+// Masks are cached at the aux heads' block resolution: segUpsample must match the model's below.
+const first = await extractFeatures(sample, encoder, {
+  preprocessing: prep,
+  variants: 4,
+  progress: false,
+  segUpsample: 2,
+});
 const perCase = first.seconds / sample.length;
 // Cache every case for the epoch timing (the same per-case cost; measured above on the first ones).
 const source: CachedFeatureSource = first.source;
@@ -46,6 +52,7 @@ if (cases > sample.length) {
     preprocessing: prep,
     variants: 4,
     progress: false,
+    segUpsample: 2,
     into: source,
   });
 }

@@ -130,6 +130,7 @@ export * from './losses/l2-normalize.js';
 export * from './losses/supcon.js';
 export * from './losses/multi-roi-supcon.js';
 export * from './losses/cross-entropy.js';
+export * from './losses/block-targets.js';
 export * from './losses/dice.js';
 export * from './losses/objective.js';
 
@@ -149,6 +150,7 @@ export {
 } from './wasm/threads.js';
 export * from './wasm/heap.js';
 export * from './train/grad-accumulation.js';
+export * from './train/grad-cache.js';
 
 // Training, evaluation, prediction and plots
 export * from './train/metrics.js';
@@ -183,6 +185,7 @@ export {
   type ExtractFeaturesOptions,
   type FailedCase,
   type ExtractFeaturesResult,
+  type SegBlockTargets,
 } from './train/feature-extraction.js';
 export * from './train/backbone.js';
 export {

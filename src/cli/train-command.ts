@@ -46,6 +46,9 @@ Options:
   --out DIR           run folder (default runs/mrn)
   --epochs N          epochs per model (default 30)
   --batch-size N      patients per batch, >= 4 (default 8)
+  --micro-batch N     patients per micro-batch: larger batches are split and their gradients
+                      accumulated exactly (gradient caching); 0 = automatic, from the measured step
+                      memory and the wasm heap (default 0)
   --lr X              peak learning rate, Adam with warm-up + cosine (default 3e-4)
   --patience N        early-stopping patience in epochs (default 10)
   --size S            slice size in pixels, a multiple of 14 (default 224)
@@ -70,6 +73,7 @@ data, 5 too few usable cases, 6 a checkpoint in OUT belongs to other settings, 7
       out: { type: 'string' },
       epochs: { type: 'string' },
       'batch-size': { type: 'string' },
+      'micro-batch': { type: 'string' },
       lr: { type: 'string' },
       patience: { type: 'string' },
       size: { type: 'string' },
@@ -83,6 +87,9 @@ data, 5 too few usable cases, 6 a checkpoint in OUT belongs to other settings, 7
     const size = intOption('train', 'size', values.size, 224);
     if (size < 14 || size % 14 !== 0)
       throw new MrnError('E_USAGE', `mrn train: --size must be a multiple of 14, got ${size}`);
+    const microBatch = intOption('train', 'micro-batch', values['micro-batch'], 0);
+    if (microBatch < 0)
+      throw new MrnError('E_USAGE', `mrn train: --micro-batch must be >= 0, got ${microBatch}`);
     const outDir = values.out ?? 'runs/mrn';
     const config: MrnRunConfig = {
       backbone: values.backbone,
@@ -92,6 +99,7 @@ data, 5 too few usable cases, 6 a checkpoint in OUT belongs to other settings, 7
       train: {
         epochs: intOption('train', 'epochs', values.epochs, 30),
         batchSize: intOption('train', 'batch-size', values['batch-size'], 8),
+        microBatchSize: microBatch,
         learningRate: numberOption('train', 'lr', values.lr, 3e-4),
         patience: intOption('train', 'patience', values.patience, 10),
         seed: intOption('train', 'seed', values.seed, 0),

@@ -9,6 +9,19 @@ import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { DenseBlock, gelu, LayerNormBlock, scopedParams } from './blocks.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
 
+/**
+ * Resolution of the aux head's logit maps: `'block'` = its native `T x T` map (T = token grid side ×
+ * `upsample`, 64 at S = 224 with 14-pixel patches), `'full'` = that map resized bilinearly to the
+ * output size (the slice size S).
+ */
+export type SegResolution = 'block' | 'full';
+
+/** Call options of {@link AuxSegHead} (and of the layers that pass them on). */
+export interface SegResolutionKwargs {
+  /** Overrides the layer's {@link AuxSegHeadArgs.resolution} for this call. */
+  segResolution?: SegResolution;
+}
+
 /** Configuration of {@link AuxSegHead}. */
 export interface AuxSegHeadArgs extends MrnLayerArgs {
   /** Number of segmentation classes including background (class 0). Required, at least 2. */
@@ -24,6 +37,8 @@ export interface AuxSegHeadArgs extends MrnLayerArgs {
   outputSize?: number | null;
   /** Backbone patch size in pixels, used when `outputSize` is not given. Default 14 (DINOv2). */
   patchSize?: number;
+  /** Resolution of the logit maps (see {@link SegResolution}). Default `'full'`. */
+  resolution?: SegResolution;
 }
 
 /**
@@ -33,7 +48,8 @@ export interface AuxSegHeadArgs extends MrnLayerArgs {
  * it trains on the wasm backend.
  *
  * Input: patch tokens `[B, D, N, E]` with N a square number (an `g × g` grid, row-major).
- * Outputs (in this order): segmentation logits `[B, D, S, S, numClasses]` and the per-token foreground
+ * Outputs (in this order): segmentation logits `[B, D, S, S, numClasses]` (`[B, D, T, T, numClasses]`,
+ * T = g × upsample, with resolution `'block'`: no resize) and the per-token foreground
  * probability `[B, D, N]` (1 − mean background probability over the token's block).
  */
 export class AuxSegHead extends MrnLayer {
@@ -44,6 +60,7 @@ export class AuxSegHead extends MrnLayer {
   readonly upsample: number;
   readonly outputSize: number | null;
   readonly patchSize: number;
+  readonly resolution: SegResolution;
   private norm?: LayerNormBlock;
   private fc1?: DenseBlock;
   private fc2?: DenseBlock;
@@ -56,6 +73,8 @@ export class AuxSegHead extends MrnLayer {
     this.upsample = args.upsample ?? 4;
     this.outputSize = args.outputSize ?? null;
     this.patchSize = args.patchSize ?? 14;
+    this.resolution = args.resolution ?? 'full';
+    checkSegResolution(this.resolution, (m) => this.fail(m));
     if (!Number.isInteger(this.numClasses) || this.numClasses < 2) {
       this.fail(`numClasses must be an integer >= 2 (background + nuclei), got ${args.numClasses}`);
     }
@@ -87,28 +106,36 @@ export class AuxSegHead extends MrnLayer {
     this.built = true;
   }
 
-  /** Grid side and output size for `n` tokens. */
-  private geometry(n: number): { grid: number; size: number } {
+  /** Grid side and output size for `n` tokens at `resolution`. */
+  private geometry(n: number, resolution: SegResolution): { grid: number; size: number } {
     const grid = Math.round(Math.sqrt(n));
     if (grid * grid !== n) this.fail(`the patch tokens must form a square grid, got N = ${n}`);
-    return { grid, size: this.outputSize ?? grid * this.patchSize };
+    const size = resolution === 'block' ? grid * this.upsample : (this.outputSize ?? grid * this.patchSize);
+    return { grid, size };
+  }
+
+  /** Side T of the native (block) logit map for `n` patch tokens: grid side × `upsample`. */
+  blockSize(n: number): number {
+    return this.geometry(n, 'block').size;
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape[] {
     const [b, d, n] = shapeList(inputShape)[0]!;
-    const size = typeof n === 'number' ? this.geometry(n).size : null;
+    const size = typeof n === 'number' ? this.geometry(n, this.resolution).size : null;
     return [
       [b!, d!, size, size, this.numClasses],
       [b!, d!, n!],
     ];
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor[] {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs?: Kwargs): tf.Tensor[] {
+    const resolution = (kwargs as SegResolutionKwargs | undefined)?.segResolution ?? this.resolution;
+    checkSegResolution(resolution, (m) => this.fail(m));
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       this.expectShape('patch tokens', x, [-1, -1, -1, this.inputDim]);
       const [b, d, n] = x.shape;
-      const { grid, size } = this.geometry(n);
+      const { grid, size } = this.geometry(n, resolution);
       const r = this.upsample;
       const k = this.numClasses;
       const flat = tf.reshape(x, [b * d * n, this.inputDim]);
@@ -134,8 +161,15 @@ export class AuxSegHead extends MrnLayer {
       upsample: this.upsample,
       outputSize: this.outputSize,
       patchSize: this.patchSize,
+      resolution: this.resolution,
       seed: this.seed,
     };
   }
 }
 tf.serialization.registerClass(AuxSegHead);
+
+/** Throws (through `fail`) unless `value` is a {@link SegResolution}. */
+export function checkSegResolution(value: unknown, fail: (message: string) => never): void {
+  if (value !== 'block' && value !== 'full')
+    fail(`segResolution must be 'block' or 'full', got '${String(value)}'`);
+}

@@ -10,6 +10,7 @@ import { fileSystemIO } from '../io/file-system-io.js';
 import { createRng } from '../rng.js';
 import { MRN_VERSION } from '../version.js';
 import type { NamedWeight } from './mrn-layer.js';
+import { checkSegResolution, type SegResolution } from './aux-seg-head.js';
 import { PatientFusionHead, type FusionMode } from './patient-fusion-head.js';
 import { RoiBranch } from './roi-branch.js';
 import { SliceEncoder, toSliceBackbone, type BackboneInfo, type SliceBackboneLike } from './slice-encoder.js';
@@ -72,8 +73,17 @@ export interface MultiRoiNetConfig {
   segHiddenDim?: number;
   /** Sub-patch resolution of the aux heads. Default 4. */
   segUpsample?: number;
-  /** Side S of the ROI slices (and of the aux heads' logit maps). Default 224. */
+  /** Side S of the ROI slices (and of the aux heads' full-resolution logit maps). Default 224. */
   sliceSize?: number;
+  /**
+   * Resolution of the aux heads' logits in {@link MrnOutputs.segLogits}, and so of the aux loss:
+   * `'block'` = the heads' native `T x T` maps (T = token grid side × `segUpsample`, 64 at S = 224),
+   * trained against per-block class fractions of the masks; `'full'` = resized bilinearly to
+   * `sliceSize`, trained against the masks themselves. Default `'block'`; a checkpoint saved without
+   * the field (before it existed) loads as `'full'`. `apply(batch, { segResolution: 'full' })` gives
+   * full-resolution maps from any model.
+   */
+  segResolution?: SegResolution;
   /** Patient fusion: `'transformer'` or `'concat-mlp'`. Default `'transformer'`. */
   fusion?: FusionMode;
   /** Transformer blocks of the fusion head. Default 1. */
@@ -109,6 +119,8 @@ export interface MultiRoiNetOptions {
 export interface ApplyOptions {
   /** Training mode (passed to the backbone). Default false. */
   training?: boolean;
+  /** Resolution of `segLogits` for this call. Default: the model's `config.segResolution`. */
+  segResolution?: SegResolution;
 }
 
 /** A weight of the model with its stable path and trainability. */
@@ -143,6 +155,9 @@ function resolveConfig(config: MultiRoiNetConfig, options: MultiRoiNetOptions): 
     if (ids.has(r.id)) throw new MrnError('E_CONFIG', `MultiRoiNet: duplicate ROI id '${r.id}'`);
     ids.add(r.id);
   }
+  checkSegResolution(config.segResolution ?? 'block', (m) => {
+    throw new MrnError('E_CONFIG', `MultiRoiNet: ${m}`);
+  });
   return {
     rois,
     embedDim: config.embedDim ?? 256,
@@ -154,6 +169,7 @@ function resolveConfig(config: MultiRoiNetConfig, options: MultiRoiNetOptions): 
     segHiddenDim: config.segHiddenDim ?? 64,
     segUpsample: config.segUpsample ?? 4,
     sliceSize: config.sliceSize ?? 224,
+    segResolution: config.segResolution ?? 'block',
     fusion: config.fusion ?? 'transformer',
     fusionDepth: config.fusionDepth ?? 1,
     projectionDim: config.projectionDim ?? 128,
@@ -222,6 +238,7 @@ export class MultiRoiNet {
         segHiddenDim: c.segHiddenDim,
         segUpsample: c.segUpsample,
         outputSize: c.sliceSize,
+        segResolution: c.segResolution,
         patchSize: c.patchSize,
         seed: rng.fork().seed(),
       });
@@ -390,7 +407,14 @@ export class MultiRoiNet {
       [b, d] = input.slices.shape;
     }
     expect('valid', input.valid, [b, d]);
-    if (input.masks) expect('masks', input.masks, [b, d, null, null]);
+    if (input.masks) {
+      const classes = c.rois.find((r) => r.id === id)!.numClasses;
+      if (input.masks instanceof tf.Tensor && input.masks.rank === 5) {
+        expect('masks (per-block class fractions)', input.masks, [b, d, null, null, classes]);
+      } else {
+        expect('masks', input.masks, [b, d, null, null]);
+      }
+    }
     const max = c.rois.find((r) => r.id === id)!.slices ?? c.maxSlices;
     if (d > max) this.fail(`ROI '${id}' has D = ${d} slices, more than its ${max}`, { roi: id, d, max });
   }
@@ -418,6 +442,8 @@ export class MultiRoiNet {
     this.checkBatch(batch);
     for (const id of this.roiIds) this.checkRoi(id, batch.rois[id]!);
     const training = options.training ?? false;
+    const segResolution = options.segResolution ?? this.config.segResolution;
+    checkSegResolution(segResolution, (m) => this.fail(m));
     return tf.tidy(() => {
       const tokens: tf.Tensor2D[] = [];
       const segLogits: Record<string, tf.Tensor5D> = {};
@@ -425,7 +451,9 @@ export class MultiRoiNet {
       const patchAttention: Record<string, tf.Tensor3D> = {};
       for (const id of this.roiIds) {
         const f = this.features(id, batch.rois[id]!, training);
-        const [token, seg, sliceAttn, patchAttn] = this.branches.get(id)!.call([f.patch, f.cls, f.valid]);
+        const [token, seg, sliceAttn, patchAttn] = this.branches
+          .get(id)!
+          .call([f.patch, f.cls, f.valid], { segResolution });
         tokens.push(token as tf.Tensor2D);
         segLogits[id] = seg as tf.Tensor5D;
         sliceAttention[id] = sliceAttn as tf.Tensor2D;
@@ -566,9 +594,14 @@ export class MultiRoiNet {
         },
       );
     }
+    // Checkpoints from before segResolution existed trained against full-resolution maps.
+    const config: MultiRoiNetConfig = {
+      ...topology.config,
+      segResolution: topology.config.segResolution ?? 'full',
+    };
     let model: MultiRoiNet;
     try {
-      model = new MultiRoiNet(topology.config, options);
+      model = new MultiRoiNet(config, options);
     } catch (cause) {
       if (cause instanceof MrnError && cause.code === 'E_CONFIG') {
         throw new MrnError(

@@ -7,7 +7,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
-import { AuxSegHead } from './aux-seg-head.js';
+import { AuxSegHead, type SegResolution, type SegResolutionKwargs } from './aux-seg-head.js';
 import {
   AttentionPoolBlock,
   DenseBlock,
@@ -43,8 +43,13 @@ export interface RoiBranchArgs extends MrnLayerArgs {
   segHiddenDim?: number;
   /** Sub-patch resolution of the aux head (see {@link AuxSegHeadArgs.upsample}). Default 4. */
   segUpsample?: number;
-  /** Side of the aux head's logit maps. Default: grid side × `patchSize` (the slice size). */
+  /** Side of the aux head's full-resolution logit maps. Default: grid side × `patchSize` (the slice size). */
   outputSize?: number | null;
+  /**
+   * Resolution of the segmentation logits: `'block'` (the aux head's native `T x T` map) or `'full'`
+   * (resized to `outputSize`). Default `'full'`; a call may override it with `{ segResolution }`.
+   */
+  segResolution?: SegResolution;
   /** Backbone patch size in pixels. Default 14. */
   patchSize?: number;
 }
@@ -66,7 +71,8 @@ export interface RoiBranchArgs extends MrnLayerArgs {
  *
  * Inputs (in order): patch tokens `[B, D, N, Ein]`, CLS tokens `[B, D, Ein]`, validity `[B, D]`
  * (1 real, 0 padding). Outputs (in order): ROI token `[B, E]`, segmentation logits
- * `[B, D, S, S, numSegClasses]`, slice attention `[B, D]`, patch attention `[B, D, N]`.
+ * `[B, D, S, S, numSegClasses]` (`[B, D, T, T, numSegClasses]` at `segResolution` `'block'`), slice
+ * attention `[B, D]`, patch attention `[B, D, N]`. Call kwargs: {@link SegResolutionKwargs}.
  */
 export class RoiBranch extends MrnLayer {
   /** tfjs serialisation name. */
@@ -132,6 +138,7 @@ export class RoiBranch extends MrnLayer {
         upsample: args.segUpsample,
         outputSize: args.outputSize,
         patchSize: this.patchSize,
+        resolution: args.segResolution,
         seed: this.seed + 1,
       }),
     );
@@ -187,14 +194,15 @@ export class RoiBranch extends MrnLayer {
     return [patch as tf.Tensor4D, cls as tf.Tensor3D, valid as tf.Tensor2D];
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor[] {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs?: Kwargs): tf.Tensor[] {
     const [patch, cls, valid] = this.checkInputs(inputs);
+    const segResolution = (kwargs as SegResolutionKwargs | undefined)?.segResolution;
     return tf.tidy(() => {
       const k = this.blocks!;
       const [b, d, n] = patch.shape;
       const e = this.embedDim;
       const tokens = normalisedDense(patch, k.tokenNorm, k.tokenProj) as tf.Tensor4D; // [B, D, N, E]
-      const [segLogits, foreground] = this.auxHead.call(tokens);
+      const [segLogits, foreground] = this.auxHead.call(tokens, { segResolution } as Kwargs);
       // FFA: attention pooling of each slice's tokens, the nucleus probability as a log-prior.
       const prior = this.segPrior
         ? (tf.mul(
@@ -232,6 +240,7 @@ export class RoiBranch extends MrnLayer {
       segHiddenDim: this.auxHead.hiddenDim,
       segUpsample: this.auxHead.upsample,
       outputSize: this.auxHead.outputSize,
+      segResolution: this.auxHead.resolution,
       patchSize: this.patchSize,
       seed: this.seed,
     };

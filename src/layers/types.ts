@@ -12,8 +12,12 @@ export interface RoiImageInput {
   slices: tf.Tensor5D;
   /** `[B, D]` float32, 1 for real slices and 0 for padding slices (padding never affects the ROI token). */
   valid: tf.Tensor2D;
-  /** Optional `[B, D, S, S]` int32 class ids: targets for the auxiliary segmentation head. */
-  masks?: tf.Tensor4D;
+  /**
+   * Optional targets for the auxiliary segmentation head: `[B, D, S, S]` int32 class ids, or masks
+   * already reduced to the head's block resolution, `[B, D, T, T, K]` float32 per-block class
+   * fractions (see `blockTargets`).
+   */
+  masks?: tf.Tensor4D | tf.Tensor5D;
 }
 
 /** An ROI given as precomputed (cached) backbone features, skipping the slice encoder. */
@@ -24,8 +28,8 @@ export interface RoiFeatureInput {
   cls: tf.Tensor3D;
   /** `[B, D]` float32 validity, as in {@link RoiImageInput}. */
   valid: tf.Tensor2D;
-  /** Optional `[B, D, S, S]` int32 class ids for the auxiliary segmentation head. */
-  masks?: tf.Tensor4D;
+  /** Optional aux-head targets, as in {@link RoiImageInput.masks}: class ids `[B, D, S, S]` or fractions `[B, D, T, T, K]`. */
+  masks?: tf.Tensor4D | tf.Tensor5D;
 }
 
 /** One ROI's input: image stacks or cached features. */
@@ -56,7 +60,10 @@ export interface MrnOutputs {
   roiTokens: tf.Tensor3D;
   /** `[B, R, P]` per-ROI projections for the contrastive loss (not normalised). */
   projections: tf.Tensor3D;
-  /** Per ROI: `[B, D, S, S, classes]` auxiliary segmentation logits (D and classes differ by ROI). */
+  /**
+   * Per ROI: auxiliary segmentation logits (D and classes differ by ROI), `[B, D, T, T, classes]` at
+   * the model's `segResolution` `'block'`, `[B, D, S, S, classes]` at `'full'`.
+   */
   segLogits: Record<string, tf.Tensor5D>;
   /** Per ROI: `[B, D]` slice attention weights of the SFA pooling (0 on padding slices; rows sum to 1). */
   sliceAttention: Record<string, tf.Tensor2D>;

@@ -47,6 +47,18 @@ function checkNonNegative(fn: string, name: string, value: number): void {
     throw invalid(fn, `${name} must be a finite number >= 0, got ${value}`);
 }
 
+/**
+ * Segmentation targets: int32 class ids `[B, D, H, W]`, or soft per-voxel class shares
+ * `[B, D, H, W, C]` float32 (e.g. per-block class fractions, see `blockTargets`), each voxel's
+ * shares summing to 1. One-hot soft targets give exactly the class-id losses.
+ */
+export type SegmentationTargets = tf.Tensor4D | tf.Tensor5D;
+
+/** True when `targets` are soft class shares `[B, D, H, W, C]` rather than class ids. */
+export function isSoftTargets(targets: SegmentationTargets): targets is tf.Tensor5D {
+  return targets.rank === 5;
+}
+
 /** Validates logits/targets/valid; returns [B, D, H·W, C]. */
 function checkSegArguments(
   fn: string,
@@ -59,21 +71,27 @@ function checkSegArguments(
   }
   if (logits.dtype !== 'float32') throw invalid(fn, `logits must be float32, got ${logits.dtype}`);
   const [b, d, h, w, c] = logits.shape;
+  const soft = targets instanceof tf.Tensor && targets.rank === 5;
   if (
     !(targets instanceof tf.Tensor) ||
-    targets.rank !== 4 ||
+    (targets.rank !== 4 && !soft) ||
     targets.shape.some((s, i) => s !== logits.shape[i])
   ) {
     throw invalid(
       fn,
-      `targets shape [${targets?.shape}] does not match logits [${logits.shape}]: expected [${b}, ${d}, ${h}, ${w}]`,
+      `targets shape [${targets?.shape}] does not match logits [${logits.shape}]: expected class ids [${b}, ${d}, ${h}, ${w}] or soft targets [${b}, ${d}, ${h}, ${w}, ${c}]`,
       {
         targets: targets?.shape,
         logits: logits.shape,
       },
     );
   }
-  if (targets.dtype !== 'int32') throw invalid(fn, `targets must be int32 class ids, got ${targets.dtype}`);
+  if (soft && targets.dtype !== 'float32') {
+    throw invalid(fn, `soft targets must be float32 class shares, got ${targets.dtype}`);
+  }
+  if (!soft && targets.dtype !== 'int32') {
+    throw invalid(fn, `targets must be int32 class ids, got ${targets.dtype}`);
+  }
   if (
     valid !== undefined &&
     (!(valid instanceof tf.Tensor) || valid.rank !== 2 || valid.shape[0] !== b || valid.shape[1] !== d)
@@ -98,7 +116,7 @@ interface SegmentationTerms {
  */
 function segmentationTerms(
   logits: tf.Tensor5D,
-  targets: tf.Tensor4D,
+  targets: SegmentationTargets,
   dims: [number, number, number, number],
   options: DiceCELossOptions,
   withCrossEntropy: boolean,
@@ -112,9 +130,12 @@ function segmentationTerms(
     const flat = logits.reshape([b, d, hw, c]);
     const logProb = softmax || withCrossEntropy ? tf.logSoftmax(flat) : undefined;
     const probs = softmax ? tf.exp(logProb as tf.Tensor) : flat;
-    // int32 one-hot then a cast: tfjs-backend-wasm 4.22's OneHot ignores dtype 'float32' and writes
-    // integer bit patterns into the float buffer (1 reads as 1.4e-45).
-    const truth = tf.oneHot(targets.reshape([b, d, hw]), c).toFloat();
+    // Soft targets are the truth as given; class ids become one-hot (int32 one-hot then a cast:
+    // tfjs-backend-wasm 4.22's OneHot ignores dtype 'float32' and writes integer bit patterns into the
+    // float buffer, so 1 reads as 1.4e-45).
+    const truth = isSoftTargets(targets)
+      ? targets.reshape([b, d, hw, c])
+      : tf.oneHot(targets.reshape([b, d, hw]), c).toFloat();
     const valid =
       options.valid === undefined ? tf.ones([b, d, 1]) : options.valid.toFloat().reshape([b, d, 1]);
     // Per-slice sums [B, D, C], then weighted by slice validity and summed over slices: [B, C].
@@ -164,10 +185,12 @@ function checkDiceOptions(fn: string, options: DiceLossOptions): void {
 /**
  * Soft Dice loss of segmentation `logits` `[B, D, H, W, C]` against class-id `targets` `[B, D, H, W]`
  * (int32), as MONAI's `DiceLoss(include_background, to_onehot_y=True, softmax=True, smooth_nr,
- * smooth_dr, batch)` computes it, restricted to the voxels of valid slices:
+ * smooth_dr, batch)` computes it, restricted to the voxels of valid slices; or against soft targets
+ * `[B, D, H, W, C]` (float32 class shares, e.g. per-block class fractions), for which g is the
+ * shares themselves (MONAI's formula with a non-binary g; identical on one-hot shares):
  *
  * ```
- * p = softmax(logits) · valid,  g = onehot(targets) · valid
+ * p = softmax(logits) · valid,  g = (soft ? targets : onehot(targets)) · valid
  * f[b, c] = 1 − (2·Σ p·g + smoothNr) / (Σ p + Σ g + smoothDr)     (sums over D, H, W)
  * loss = mean over b and the included classes c
  * ```
@@ -183,13 +206,13 @@ function checkDiceOptions(fn: string, options: DiceLossOptions): void {
  */
 export function diceLoss(
   logits: tf.Tensor5D,
-  targets: tf.Tensor4D,
+  targets: SegmentationTargets,
   options: DiceLossOptions = {},
 ): tf.Scalar {
   const fn = 'diceLoss';
   const dims = checkSegArguments(fn, logits, targets, options.valid);
   checkDiceOptions(fn, options);
-  if (options.checkTargets ?? true) checkClassIds(fn, targets, dims[3]);
+  if ((options.checkTargets ?? true) && !isSoftTargets(targets)) checkClassIds(fn, targets, dims[3]);
   return segmentationTerms(logits, targets, dims, options, false).dice;
 }
 
@@ -197,6 +220,9 @@ export function diceLoss(
  * `diceWeight · diceLoss + ceWeight · crossEntropy`, MONAI's `DiceCELoss` with a validity mask. The
  * cross-entropy runs over all C classes (whatever `includeBackground` says, as in MONAI), on the raw
  * logits, averaged over the voxels of valid slices (with `ceClassWeights`: PyTorch's weighted mean).
+ * With soft targets t the cross-entropy is `−Σ_v Σ_k w_k t_vk log softmax(z_v)_k / Σ_v Σ_k w_k t_vk`
+ * over valid voxels v (w = 1 without class weights, so the normaliser is the valid voxel count):
+ * the same weighted mean as for class ids, which it equals on one-hot targets.
  * A batch without any valid slice gives 0 for the cross-entropy and ≈ 0 for the Dice.
  *
  * @returns a scalar.
@@ -204,7 +230,7 @@ export function diceLoss(
  */
 export function diceCELoss(
   logits: tf.Tensor5D,
-  targets: tf.Tensor4D,
+  targets: SegmentationTargets,
   options: DiceCELossOptions = {},
 ): tf.Scalar {
   const fn = 'diceCELoss';
@@ -224,7 +250,7 @@ export function diceCELoss(
   const eps = options.ceLabelSmoothing ?? 0;
   if (!Number.isFinite(eps) || eps < 0 || eps >= 1)
     throw invalid(fn, `ceLabelSmoothing must be in [0, 1), got ${eps}`);
-  if (options.checkTargets ?? true) checkClassIds(fn, targets, dims[3]);
+  if ((options.checkTargets ?? true) && !isSoftTargets(targets)) checkClassIds(fn, targets, dims[3]);
   return tf.tidy(() => {
     const { dice, ce } = segmentationTerms(logits, targets, dims, options, true);
     return tf.add(tf.mul(dice, diceWeight), tf.mul(ce as tf.Scalar, ceWeight)) as tf.Scalar;

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { MrnError } from '../errors.js';
 import type { MrnBatch, MrnOutputs } from '../layers/types.js';
+import { segTargetsFor } from './block-targets.js';
 import { crossEntropyLoss } from './cross-entropy.js';
 import { diceCELoss } from './dice.js';
 import { multiRoiSupConLoss, type MultiRoiSupConMode } from './multi-roi-supcon.js';
@@ -86,6 +87,11 @@ function checkLambda(name: string, value: number): void {
  *       + λ_con · multiRoiSupCon(projections, labels; mode, τ)
  * ```
  *
+ * Masks may be class ids at the logits' resolution, class ids at slice resolution `[B, D, S, S]`
+ * against block-resolution logits `[B, D, T, T, K]` (reduced here to per-block class fractions, see
+ * `blockTargets`), or fractions already reduced `[B, D, T, T, K]`; both forms of the same masks give
+ * the same loss.
+ *
  * An ROI contributes to the segmentation term only when its batch input has `masks` and the outputs
  * have `segLogits` for it; ROIs without masks (e.g. at test time, or an ROI whose masks are not
  * trusted) are skipped, and with no such ROI the term is 0. Padding slices (`valid` = 0) never count.
@@ -131,7 +137,8 @@ export function mrnObjective(
       const perRoi = segRois.map((id) => {
         const roi = batch.rois[id];
         try {
-          return diceCELoss(outputs.segLogits[id], roi.masks as tf.Tensor4D, {
+          const logits = outputs.segLogits[id]!;
+          return diceCELoss(logits, segTargetsFor(logits, roi.masks!), {
             valid: roi.valid,
             includeBackground: segOptions.includeBackground ?? false,
             smoothNr: segOptions.smoothNr,

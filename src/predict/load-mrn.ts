@@ -299,7 +299,8 @@ export async function loadMrn(dir: string, options: LoadMrnOptions = {}): Promis
       const segSum: Record<string, tf.Tensor> = {};
       for (const model of models) {
         const read = tf.tidy(() => {
-          const o = model.apply(batch, { training: false });
+          // Explanations show the aux maps at slice resolution, whatever resolution the model trained at.
+          const o = model.apply(batch, { training: false, segResolution: opts.explain ? 'full' : undefined });
           if (opts.explain) {
             for (const id of o.roiIds) {
               const p = tf.softmax(o.segLogits[id]!);

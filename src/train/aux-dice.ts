@@ -6,6 +6,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { MrnError } from '../errors.js';
+import { segTargetsFor } from '../losses/block-targets.js';
 
 /** Per-class voxel counts for one ROI (index = class id; class 0 is background). */
 export interface DiceCounts {
@@ -18,37 +19,48 @@ export interface DiceCounts {
 }
 
 /**
- * Counts, for `segLogits` `[B, D, S, S, C]` (argmax over C) against `masks` `[B, D, S, S]` int32,
- * the per-class overlap / predicted / true voxels over the slices where `valid` `[B, D]` is 1.
- * Returns plain numbers; no tensors are left behind.
+ * Counts, for `segLogits` `[B, D, H, W, C]` (argmax over C) against `masks`, the per-class overlap /
+ * predicted / true voxels over the slices where `valid` `[B, D]` is 1. `masks` are int32 class ids
+ * `[B, D, H, W]`, class ids at slice resolution `[B, D, S, S]` for block-resolution logits (reduced
+ * to per-block class fractions), or fractions `[B, D, H, W, C]`; a fraction counts as that share of
+ * a voxel (so a block half covered by a nucleus adds 0.5 to its truth). Returns plain numbers; no
+ * tensors are left behind.
  */
-export function diceCounts(segLogits: tf.Tensor5D, masks: tf.Tensor4D, valid: tf.Tensor2D): DiceCounts {
+export function diceCounts(
+  segLogits: tf.Tensor5D,
+  masks: tf.Tensor4D | tf.Tensor5D,
+  valid: tf.Tensor2D,
+): DiceCounts {
   const [b, d, h, w, c] = segLogits.shape;
-  if (
-    masks.rank !== 4 ||
-    masks.shape[0] !== b ||
-    masks.shape[1] !== d ||
-    masks.shape[2] !== h ||
-    masks.shape[3] !== w
-  ) {
+  const soft = masks.rank === 5;
+  const fits = masks.shape[0] === b && masks.shape[1] === d;
+  if ((masks.rank !== 4 && !soft) || !fits || (soft && masks.shape[4] !== c)) {
     throw new MrnError(
       'E_INVALID_ARGUMENT',
-      `diceCounts: masks shape [${masks.shape}] does not match segLogits [${segLogits.shape}] (expected [${b}, ${d}, ${h}, ${w}])`,
+      `diceCounts: masks shape [${masks.shape}] does not match segLogits [${segLogits.shape}] (expected [${b}, ${d}, ${h}, ${w}] or [${b}, ${d}, ${h}, ${w}, ${c}])`,
     );
   }
   if (valid.rank !== 2 || valid.shape[0] !== b || valid.shape[1] !== d) {
     throw new MrnError('E_INVALID_ARGUMENT', `diceCounts: valid shape [${valid.shape}] must be [${b}, ${d}]`);
   }
   const counts = tf.tidy(() => {
+    const targets = segTargetsFor(segLogits, masks);
+    if (targets.shape[2] !== h || targets.shape[3] !== w) {
+      throw new MrnError(
+        'E_INVALID_ARGUMENT',
+        `diceCounts: masks shape [${masks.shape}] does not match segLogits [${segLogits.shape}]`,
+      );
+    }
     const pred = tf.oneHot(tf.argMax(segLogits, -1).reshape([-1]), c); // [V, C]
-    const truth = tf.oneHot(masks.toInt().reshape([-1]), c);
+    const truth =
+      targets.rank === 5 ? targets.reshape([-1, c]) : tf.oneHot(targets.toInt().reshape([-1]), c).toFloat();
     // One weight per voxel: the validity of its slice.
     const weight = valid
       .reshape([b, d, 1])
       .tile([1, 1, h * w])
       .reshape([-1, 1]);
     const p = pred.toFloat().mul(weight);
-    const t = truth.toFloat().mul(weight);
+    const t = truth.mul(weight);
     return tf.stack([p.mul(t).sum(0), p.sum(0), t.sum(0)]);
   });
   const values = counts.arraySync() as number[][];
@@ -98,7 +110,7 @@ export class RoiDiceAccumulator {
   private readonly counts = new Map<string, DiceCounts>();
 
   /** Adds one batch of one ROI. */
-  add(roiId: string, segLogits: tf.Tensor5D, masks: tf.Tensor4D, valid: tf.Tensor2D): void {
+  add(roiId: string, segLogits: tf.Tensor5D, masks: tf.Tensor4D | tf.Tensor5D, valid: tf.Tensor2D): void {
     const c = diceCounts(segLogits, masks, valid);
     const prev = this.counts.get(roiId);
     this.counts.set(roiId, prev ? addDiceCounts(prev, c) : c);

@@ -27,6 +27,15 @@ export interface RoiFeatures {
   size?: number;
   /** `[D, S, S]` class ids for the aux head (the variant's augmented masks). */
   masks?: Int32Array;
+  /** Side T of {@link RoiFeatures.blockMasks}. */
+  blocks?: number;
+  /** Classes K (background included) of {@link RoiFeatures.blockMasks}. */
+  classes?: number;
+  /**
+   * `[D, T, T, K]` per-block class fractions of the masks, for an aux head trained at block
+   * resolution (reduced once, when the features were cached). Batches use them instead of `masks`.
+   */
+  blockMasks?: Float32Array;
 }
 
 /** Where batches get features from: a feature cache, or anything with the same shape. */
@@ -47,7 +56,8 @@ export interface LabelledCase {
 
 /**
  * Stacks the features of `caseIds` (variant `variants[i]` for case i) into an {@link MrnBatch}, with
- * `labels` when given. Masks are included only when every case has them for that ROI. The caller
+ * `labels` when given. Masks are included only when every case has them for that ROI: per-block class
+ * fractions `[B, D, T, T, K]` when every case has `blockMasks`, else class ids `[B, D, S, S]`. The caller
  * disposes the batch ({@link disposeBatch}).
  *
  * @throws MrnError `E_INVALID_ARGUMENT` when the cases' features of an ROI differ in shape.
@@ -96,7 +106,17 @@ export async function makeFeatureBatch(
       };
       rois[roiId] = input;
       const s = f0.size;
-      if (s !== undefined && feats.every((f) => f.masks)) {
+      const t = f0.blocks;
+      const k = f0.classes;
+      if (
+        t !== undefined &&
+        k !== undefined &&
+        feats.every((f) => f.blockMasks && f.blocks === t && f.classes === k)
+      ) {
+        const fractions = new Float32Array(b * d * t * t * k);
+        feats.forEach((f, i) => fractions.set(f.blockMasks!, i * d * t * t * k));
+        input.masks = tf.tensor5d(fractions, [b, d, t, t, k]);
+      } else if (s !== undefined && feats.every((f) => f.masks)) {
         const masks = new Int32Array(b * d * s * s);
         feats.forEach((f, i) => masks.set(f.masks!, i * d * s * s));
         input.masks = tf.tensor4d(masks, [b, d, s, s], 'int32');

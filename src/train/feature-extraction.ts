@@ -25,6 +25,7 @@ import {
 } from '../data/pdcad.js';
 import { FeatureCache, type FeatureCacheOptions } from '../layers/feature-cache.js';
 import type { SliceEncoder } from '../layers/slice-encoder.js';
+import { blockClassFractions } from '../losses/block-targets.js';
 import { createRng } from '../rng.js';
 import type { FeatureSource, RoiFeatures } from './feature-batch.js';
 import { ProgressBar } from './progress.js';
@@ -35,21 +36,59 @@ interface RoiMeta {
   tokens: number;
   embedDim: number;
   valid: Uint8Array;
-  /** Class ids as uint8, deflated (masks are mostly background and compress ~50x). */
-  masks: Uint8Array;
+  /** Class ids as uint8, deflated (masks are mostly background and compress ~50x); absent with blocks. */
+  masks?: Uint8Array;
+  /** Per-block class fractions `[D, T, T, K]` as float32 bytes, deflated. */
+  blockMasks?: Uint8Array;
+  blocks?: number;
+  classes?: number;
 }
 
-/** A {@link FeatureSource} over a {@link FeatureCache}, with the masks and validity of every entry. */
+/**
+ * Masks at the aux head's block resolution: what {@link CachedFeatureSource} needs to reduce each
+ * ROI's masks to per-block class fractions when it caches them.
+ */
+export interface SegBlockTargets {
+  /** The aux heads' sub-patch resolution r (`segUpsample`): T = token grid side × r. */
+  upsample: number;
+  /** Classes K per ROI id, background included. */
+  classes: Record<string, number>;
+}
+
+/**
+ * A {@link FeatureSource} over a {@link FeatureCache}, with the masks and validity of every entry.
+ * With `segBlocks`, masks are reduced once, when cached, to the aux head's per-block class fractions
+ * (`[D, T, T, K]`, T = token grid side × `upsample`), and only those are kept.
+ */
 export class CachedFeatureSource implements FeatureSource {
   readonly cache: FeatureCache;
+  /** How masks are reduced when cached; null keeps class ids at slice resolution. */
+  readonly segBlocks: SegBlockTargets | null;
   private readonly meta = new Map<string, RoiMeta>();
 
   constructor(
     readonly roiIds: readonly string[],
     readonly variants: number,
     cacheOptions: FeatureCacheOptions = {},
+    segBlocks: SegBlockTargets | null = null,
   ) {
     this.cache = new FeatureCache(cacheOptions);
+    if (segBlocks) {
+      if (!Number.isInteger(segBlocks.upsample) || segBlocks.upsample < 1) {
+        throw new MrnError(
+          'E_CONFIG',
+          `CachedFeatureSource: segBlocks.upsample must be a positive integer, got ${segBlocks.upsample}`,
+        );
+      }
+      const missing = roiIds.filter((id) => !(segBlocks.classes[id]! >= 1));
+      if (missing.length) {
+        throw new MrnError(
+          'E_CONFIG',
+          `CachedFeatureSource: segBlocks.classes lacks ROI(s) ${missing.join(', ')}`,
+        );
+      }
+    }
+    this.segBlocks = segBlocks;
   }
 
   private static key(caseId: string, roiId: string, variant: number): string {
@@ -81,17 +120,46 @@ export class CachedFeatureSource implements FeatureSource {
         { caseId },
       );
     }
-    await this.cache.putBatch([{ caseId, variant: `${roiId}:${variant}` }], roiId, encoded);
-    const masks = new Uint8Array(sample.masks.length);
-    for (let i = 0; i < masks.length; i++) masks[i] = sample.masks[i]!;
-    this.meta.set(CachedFeatureSource.key(caseId, roiId, variant), {
+    // Masks first, so a bad mask leaves nothing half-cached.
+    const meta: RoiMeta = {
       depth: d,
       size: sample.size,
       tokens: n,
       embedDim: e,
       valid: Uint8Array.from(sample.valid, (v) => (v ? 1 : 0)),
-      masks: deflateSync(masks, { level: 1 }),
-    });
+    };
+    if (this.segBlocks) {
+      const grid = Math.round(Math.sqrt(n));
+      if (grid * grid !== n) {
+        throw new MrnError(
+          'E_INTERNAL',
+          `CachedFeatureSource.put: N = ${n} patch tokens are not a square grid`,
+          {
+            caseId,
+          },
+        );
+      }
+      const blocks = grid * this.segBlocks.upsample;
+      const classes = this.segBlocks.classes[roiId]!;
+      let fractions: Float32Array;
+      try {
+        fractions = blockClassFractions(sample.masks, { maps: d, size: sample.size, blocks, classes });
+      } catch (cause) {
+        throw new MrnError('E_INVALID_ARGUMENT', `ROI '${roiId}' masks: ${(cause as Error).message}`, {
+          caseId,
+          cause,
+        });
+      }
+      meta.blocks = blocks;
+      meta.classes = classes;
+      meta.blockMasks = deflateSync(new Uint8Array(fractions.buffer), { level: 1 });
+    } else {
+      const masks = new Uint8Array(sample.masks.length);
+      for (let i = 0; i < masks.length; i++) masks[i] = sample.masks[i]!;
+      meta.masks = deflateSync(masks, { level: 1 });
+    }
+    await this.cache.putBatch([{ caseId, variant: `${roiId}:${variant}` }], roiId, encoded);
+    this.meta.set(CachedFeatureSource.key(caseId, roiId, variant), meta);
   }
 
   get(caseId: string, roiId: string, variant: number): RoiFeatures {
@@ -109,8 +177,7 @@ export class CachedFeatureSource implements FeatureSource {
       patch.set(f.patch, s * m.tokens * m.embedDim);
       cls.set(f.cls, s * m.embedDim);
     }
-    const masks = Int32Array.from(inflateSync(m.masks));
-    return {
+    const out: RoiFeatures = {
       depth: m.depth,
       tokens: m.tokens,
       embedDim: m.embedDim,
@@ -118,8 +185,17 @@ export class CachedFeatureSource implements FeatureSource {
       cls,
       valid: m.valid,
       size: m.size,
-      masks,
     };
+    if (m.masks) out.masks = Int32Array.from(inflateSync(m.masks));
+    if (m.blockMasks) {
+      const bytes = inflateSync(m.blockMasks);
+      out.blockMasks = new Float32Array(
+        bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+      );
+      out.blocks = m.blocks;
+      out.classes = m.classes;
+    }
+    return out;
   }
 
   /** Frees the cache (and its spill files). */
@@ -143,6 +219,13 @@ export interface ExtractFeaturesOptions {
   cache?: FeatureCacheOptions;
   /** Add to this source instead of a new one (e.g. more cases later). */
   into?: CachedFeatureSource;
+  /**
+   * The aux heads' sub-patch resolution r when they train at block resolution (`segResolution`
+   * `'block'`): masks are then cached as per-block class fractions `[D, T, T, K]`, T = token grid
+   * side × r. Null caches class ids at slice resolution (for `'full'`). Default 4 (the model's
+   * default `segUpsample`).
+   */
+  segUpsample?: number | null;
   /** Progress bar stream, or false. Default `process.stderr`. */
   progress?: false | { write(chunk: string): unknown; isTTY?: boolean };
   /** Keep the preprocessed case of these ids (for plots). Default none. */
@@ -214,6 +297,12 @@ export async function extractFeatures(
       prep.rois.map((r) => r.id),
       variants,
       options.cache,
+      options.segUpsample === null
+        ? null
+        : {
+            upsample: options.segUpsample ?? 4,
+            classes: Object.fromEntries(prep.rois.map((r) => [r.id, r.classes.length])),
+          },
     );
   if (source.variants !== variants) {
     throw new MrnError(

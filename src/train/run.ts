@@ -159,6 +159,9 @@ export async function crossValidate(
       seed: trainOptions.seed,
       cache: cacheOptions,
       progress: io.progress,
+      // Block-resolution aux heads train against per-block class fractions, reduced once here.
+      segUpsample:
+        (config.model?.segResolution ?? 'block') === 'block' ? (config.model?.segUpsample ?? 4) : null,
     });
     for (const f of extracted.failed) io.log?.(`skipped case ${f.caseId}: ${f.error.message}`);
     const usable = cases

@@ -8,6 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { MrnError } from '../errors.js';
 import type { MrnBatch, MrnOutputs } from '../layers/types.js';
 import { mrnObjective, type MrnObjectiveWeights } from '../losses/objective.js';
+import { measureStepMemory, pickMicroBatchSize, type StepMemory } from './grad-accumulation.js';
+import { batchSizeOf, disposeSlicedBatch, objectiveGradients, sliceBatch } from './grad-cache.js';
 
 /** What {@link trainStep} needs of a model: `MultiRoiNet` fits, and so does a user's own composition. */
 export interface TrainableModel {
@@ -25,6 +27,19 @@ export interface TrainStepOptions {
   clipNorm?: number;
   /** Learning rate to set on the optimiser before the update (for schedules). Default: leave as is. */
   learningRate?: number;
+  /**
+   * Samples per micro-batch. A batch larger than this is split, and its gradient accumulated over
+   * the micro-batches by gradient caching, exactly (every term of the objective, SupCon included,
+   * still sees the whole batch; see `objectiveGradients`). Default: from `stepMemory` and the free
+   * heap ({@link pickMicroBatchSize}) when `stepMemory` is given, else the whole batch.
+   */
+  microBatchSize?: number;
+  /**
+   * Peak memory of a step per sample and fixed, from {@link measureTrainStepMemory}: with it, the
+   * micro-batch size is the largest that fits the heap (the wasm backend's 4 GiB; other backends are
+   * not limited, so the batch stays whole). Ignored when `microBatchSize` is given.
+   */
+  stepMemory?: StepMemory;
 }
 
 /** The numbers of one {@link trainStep}: the objective's terms and the gradient norm before clipping. */
@@ -35,6 +50,50 @@ export interface TrainStepResult {
   contrastive: number;
   /** Global L2 norm of the gradients before clipping. */
   gradNorm: number;
+  /** Micro-batches the batch was split into (1 = one pass). */
+  microBatches: number;
+}
+
+/** The micro-batch size {@link trainStep} uses for a batch of `b` samples with these options. */
+export function resolveMicroBatchSize(
+  b: number,
+  options: Pick<TrainStepOptions, 'microBatchSize' | 'stepMemory'>,
+): number {
+  const m = options.microBatchSize;
+  if (m !== undefined) {
+    if (!Number.isInteger(m) || m < 1) {
+      throw new MrnError('E_CONFIG', `microBatchSize must be a positive integer, got ${m}`, {
+        details: { microBatchSize: m },
+      });
+    }
+    return Math.min(m, b);
+  }
+  if (options.stepMemory) return pickMicroBatchSize({ batchSize: b, ...options.stepMemory });
+  return b;
+}
+
+/**
+ * Measures the peak memory of a training step on `batch` (forward, {@link mrnObjective}, backward) at
+ * 1 and 2 samples, split into a per-sample and a fixed part, for {@link TrainStepOptions.stepMemory}.
+ * Applies no update. The batch needs labels and at least two samples.
+ */
+export async function measureTrainStepMemory(
+  model: TrainableModel,
+  batch: MrnBatch,
+  weights?: MrnObjectiveWeights,
+): Promise<StepMemory> {
+  if (!batch.labels || batchSizeOf(batch) < 2) {
+    throw new MrnError('E_INVALID_ARGUMENT', 'measureTrainStepMemory: needs a labelled batch of at least 2');
+  }
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  return measureStepMemory((start, end) => {
+    const part = sliceBatch(batch, start, end, true);
+    try {
+      return mrnObjective(model.apply(part, { training: true }), part, weights).total;
+    } finally {
+      disposeSlicedBatch(part);
+    }
+  }, vars);
 }
 
 /**
@@ -64,7 +123,10 @@ export function clipByGlobalNorm(
 /**
  * Runs one training step on `batch` (which must have `labels`): forward with `training: true`,
  * {@link mrnObjective}, gradients of `model.trainableWeights`, global-norm clipping, and
- * `optimizer.applyGradients`. Leaves no tensors behind except the optimiser's own slots.
+ * `optimizer.applyGradients`. A batch larger than the micro-batch size (see
+ * {@link TrainStepOptions.microBatchSize}) is split into micro-batches with exact gradients
+ * (gradient caching); otherwise it runs in one pass. Leaves no tensors behind except the optimiser's
+ * own slots.
  *
  * @throws MrnError `E_INVALID_ARGUMENT` when the batch has no labels; `E_INTERNAL` when the loss or
  *   the gradient norm is not finite (the step is then not applied, so one bad batch does not poison
@@ -79,16 +141,14 @@ export function trainStep(
   if (!batch.labels) throw new MrnError('E_INVALID_ARGUMENT', 'trainStep: the batch has no labels');
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (vars.length === 0) throw new MrnError('E_CONFIG', 'trainStep: the model has no trainable weights');
-  let terms: tf.Scalar[] = [];
-  const { value, grads } = tf.variableGrads(() => {
-    const outputs = model.apply(batch, { training: true });
-    const t = mrnObjective(outputs, batch, options.weights);
-    terms = [tf.keep(t.classification), tf.keep(t.segmentation), tf.keep(t.contrastive)];
-    return t.total;
-  }, vars);
-  const [classification, segmentation, contrastive] = terms.map((t) => t.dataSync()[0]!);
-  const total = value.dataSync()[0]!;
-  tf.dispose([value, ...terms]);
+  const microBatchSize = resolveMicroBatchSize(batchSizeOf(batch), options);
+  const { grads, total, classification, segmentation, contrastive, microBatches } = objectiveGradients(
+    model,
+    batch,
+    vars,
+    options.weights,
+    microBatchSize,
+  );
   let clipped: { grads: tf.NamedTensorMap; norm: number } | undefined;
   try {
     clipped = clipByGlobalNorm(grads, options.clipNorm ?? 1);
@@ -113,5 +173,6 @@ export function trainStep(
     segmentation: segmentation!,
     contrastive: contrastive!,
     gradNorm: clipped.norm,
+    microBatches,
   };
 }

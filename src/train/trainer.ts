@@ -25,7 +25,13 @@ import { evaluateOnFeatures } from './evaluate.js';
 import { disposeBatch, type FeatureSource, type LabelledCase, makeFeatureBatch } from './feature-batch.js';
 import { ProgressBar } from './progress.js';
 import { cosineWithWarmup } from './schedule.js';
-import { type TrainableModel, trainStep } from './train-step.js';
+import type { StepMemory } from './grad-accumulation.js';
+import {
+  measureTrainStepMemory,
+  resolveMicroBatchSize,
+  type TrainableModel,
+  trainStep,
+} from './train-step.js';
 
 /** Training settings. Every default is documented; none is a hidden constant. */
 export interface TrainOptions {
@@ -51,6 +57,14 @@ export interface TrainOptions {
   objective?: MrnObjectiveWeights;
   /** Batch size of evaluation passes. Default 16. */
   evalBatchSize?: number;
+  /**
+   * Patients per micro-batch: a batch is split into micro-batches of this size and their gradients
+   * accumulated exactly (gradient caching, see `objectiveGradients`), so the requested batch always
+   * fits. Default 0 = automatic: on the wasm backend, the peak memory of a step is measured once on
+   * the first batch (at 1 and 2 patients) and the largest micro-batch that fits the 4 GiB heap is
+   * used; other backends keep the batch whole.
+   */
+  microBatchSize?: number;
 }
 
 /** {@link TrainOptions} with every default filled in. */
@@ -72,6 +86,7 @@ export function resolveTrainOptions(o: TrainOptions = {}): ResolvedTrainOptions 
     seed: o.seed ?? 0,
     objective: o.objective ?? {},
     evalBatchSize: o.evalBatchSize ?? 16,
+    microBatchSize: o.microBatchSize ?? 0,
   };
   const posInt = (k: keyof ResolvedTrainOptions) => {
     const v = r[k] as number;
@@ -79,6 +94,12 @@ export function resolveTrainOptions(o: TrainOptions = {}): ResolvedTrainOptions 
       throw new MrnError('E_CONFIG', `training option ${k} must be a positive integer, got ${v}`);
   };
   (['epochs', 'batchSize', 'patience', 'evalBatchSize'] as const).forEach(posInt);
+  if (!Number.isInteger(r.microBatchSize) || r.microBatchSize < 0) {
+    throw new MrnError(
+      'E_CONFIG',
+      `training option microBatchSize must be 0 (automatic) or a positive integer, got ${r.microBatchSize}`,
+    );
+  }
   if (!(r.learningRate > 0))
     throw new MrnError('E_CONFIG', `training option learningRate must be > 0, got ${r.learningRate}`);
   if (!(r.warmupEpochs >= 0 && r.warmupEpochs <= r.epochs)) {
@@ -245,6 +266,9 @@ export async function trainOnFeatures<M extends CheckpointableModel>(
   const epochLog = logFile ? new EpochLog(logFile) : undefined;
   const lastEpoch = Math.min(opts.epochs, args.untilEpoch ?? opts.epochs);
   let stoppedEarly = false;
+  // Automatic micro-batches: measured once, on the first batch, where the heap is limited (wasm).
+  let stepMemory: StepMemory | undefined;
+  let memoryChecked = opts.microBatchSize > 0 || tf.getBackend() !== 'wasm';
 
   const save = async (dir: string, role: 'best' | 'last', epoch: number, metrics: Record<string, number>) => {
     await writeCheckpoint(
@@ -292,10 +316,20 @@ export async function trainOnFeatures<M extends CheckpointableModel>(
           idx.map((i) => labels[i]!),
         );
         try {
+          if (!memoryChecked && idx.length >= 2) {
+            stepMemory = await measureTrainStepMemory(model, batch, opts.objective);
+            memoryChecked = true;
+            const m = resolveMicroBatchSize(opts.batchSize, { stepMemory });
+            args.log?.(
+              `micro-batches of ${m} patient${m === 1 ? '' : 's'} (a step needs ~${(stepMemory.bytesPerSample / 2 ** 20).toFixed(0)} MiB per patient + ${(stepMemory.fixedBytes / 2 ** 20).toFixed(0)} MiB at peak)`,
+            );
+          }
           const r = trainStep(model, optimizer, batch, {
             weights: opts.objective,
             clipNorm: opts.clipNorm,
             learningRate: lr(step),
+            microBatchSize: opts.microBatchSize > 0 ? opts.microBatchSize : undefined,
+            stepMemory,
           });
           step++;
           for (const k of Object.keys(sums) as (keyof typeof sums)[]) sums[k] += r[k];

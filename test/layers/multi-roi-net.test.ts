@@ -86,7 +86,8 @@ describe('MultiRoiNet shapes', () => {
     expect(out.projections.shape).toEqual([b, r, 6]);
     for (const roi of rois) {
       const d = roi.slices ?? 3;
-      expect(out.segLogits[roi.id]!.shape).toEqual([b, d, s, s, roi.numClasses]);
+      // Default segResolution 'block': the aux head's native map, token grid side x segUpsample.
+      expect(out.segLogits[roi.id]!.shape).toEqual([b, d, (s / p) * 2, (s / p) * 2, roi.numClasses]);
       expect(out.sliceAttention[roi.id]!.shape).toEqual([b, d]);
       expect(out.patchAttention[roi.id]!.shape).toEqual([b, d, n]);
       const rowSums = tf.tidy(() => tf.sum(out.patchAttention[roi.id]!, -1).arraySync() as number[][]);
@@ -94,6 +95,13 @@ describe('MultiRoiNet shapes', () => {
     }
     if (fusion === 'transformer') expect(out.roiAttention!.shape).toEqual([b, r]);
     else expect(out.roiAttention).toBeUndefined();
+    // Full-resolution maps on request, everything else unchanged.
+    const full = model.apply(batch, { segResolution: 'full' });
+    for (const roi of rois) {
+      expect(full.segLogits[roi.id]!.shape).toEqual([b, roi.slices ?? 3, s, s, roi.numClasses]);
+    }
+    expect(full.logits.dataSync()).toEqual(out.logits.dataSync());
+    tf.dispose(full as unknown as tf.TensorContainer);
     tf.dispose(out as unknown as tf.TensorContainer);
     disposeBatch(batch);
     expect(tf.memory().numTensors).toBe(start);
@@ -279,6 +287,44 @@ describe('MultiRoiNet save/load', () => {
     expect(headsOnly.encoder).toBeNull();
     for (const m of [model, loaded, fresh, headsOnly]) m.dispose();
     opt.dispose();
+    disposeBatch(batch);
+  });
+
+  it('stores segResolution; a checkpoint without it (saved before it existed) loads as full', async () => {
+    const batch = tinyImageBatch([0, 1]);
+    for (const segResolution of ['block', 'full'] as const) {
+      const model = new MultiRoiNet({ ...TINY_CONFIG, segResolution }, { backbone: vit });
+      const dir = path.join(tmp, `res-${segResolution}`);
+      await model.save(dir);
+      const json = JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8'));
+      expect(json.modelTopology.config.segResolution).toBe(segResolution);
+      const loaded = await MultiRoiNet.load(dir, { backbone: vit });
+      expect(loaded.config.segResolution).toBe(segResolution);
+      const out = loaded.apply(batch);
+      expect(out.segLogits['roi-b']!.shape).toEqual(
+        segResolution === 'block' ? [2, 3, 8, 8, 3] : [2, 3, 28, 28, 3],
+      );
+      tf.dispose(out as unknown as tf.TensorContainer);
+      loaded.dispose();
+      model.dispose();
+    }
+    expect(new MultiRoiNet(TINY_CONFIG, { backbone: vit }).config.segResolution).toBe('block');
+    // An old checkpoint: the same files without the field.
+    const dir = path.join(tmp, 'res-block');
+    const json = JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    delete json.modelTopology.config.segResolution;
+    writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+    const old = await MultiRoiNet.load(dir, { backbone: vit });
+    expect(old.config.segResolution).toBe('full');
+    const out = old.apply(batch);
+    expect(out.segLogits['roi-b']!.shape).toEqual([2, 3, 28, 28, 3]);
+    tf.dispose(out as unknown as tf.TensorContainer);
+    old.dispose();
+    expectMrnError(
+      () => new MultiRoiNet({ ...TINY_CONFIG, segResolution: 'half' as 'full' }, { backbone: vit }),
+      'E_CONFIG',
+      /segResolution must be 'block' or 'full'/,
+    );
     disposeBatch(batch);
   });
 

@@ -30,7 +30,7 @@ describe('MultiRoiNet on the DINOv2 VisionTransformer', () => {
     const batch = tinyImageBatch([0, 1]);
     const out = model.apply(batch);
     expect(out.patchAttention['roi-a']!.shape).toEqual([2, 4, 4]);
-    expect(out.segLogits['roi-b']!.shape).toEqual([2, 3, 28, 28, 3]);
+    expect(out.segLogits['roi-b']!.shape).toEqual([2, 3, 4, 4, 3]); // block resolution: 2x2 tokens x segUpsample 2
     const vitBefore = vit.weights.map((w) => w.read().dataSync().slice());
     const opt = tf.train.adam(1e-3);
     opt.minimize(() => tinyLoss(model.apply(batch, { training: true }), batch))?.dispose();

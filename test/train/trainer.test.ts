@@ -155,7 +155,9 @@ describe('trainOnFeatures', () => {
       auc: expect.any(Number),
       loss: expect.any(Number),
     });
-    expect(lines).toHaveLength(6);
+    // One line per epoch, after the automatic micro-batch size (measured once, on wasm).
+    expect(lines).toHaveLength(7);
+    expect(lines[0]).toMatch(/^micro-batches of 8 patients/);
     const last = readCheckpointMeta(path.join(out, 'last'));
     const best = readCheckpointMeta(path.join(out, 'best'));
     expect(last.epoch).toBe(6);
@@ -221,8 +223,38 @@ describe('trainOnFeatures', () => {
     result.model.dispose();
   });
 
+  it('micro-batches: measured automatically on wasm, or set; the run matches the unsplit one', async () => {
+    const logs: string[] = [];
+    const run = (microBatchSize: number) =>
+      trainOnFeatures({
+        model: newModel(),
+        source,
+        train,
+        val,
+        options: { ...options, epochs: 2, microBatchSize },
+        progress: false,
+        log: (l) => logs.push(l),
+      });
+    const whole = await run(0);
+    // The tiny model's measured step fits the heap many times over: the batch stays whole.
+    expect(logs.some((l) => /^micro-batches of 8 patients \(a step needs ~\d+ MiB per patient/.test(l))).toBe(
+      true,
+    );
+    const split = await run(2);
+    expect(split.history.length).toBe(2);
+    split.history.forEach((r, i) => {
+      const ref = whole.history[i]!;
+      expect(Math.abs(r.trainLoss - ref.trainLoss)).toBeLessThan(1e-4 * ref.trainLoss);
+      expect(Math.abs(r.val!.loss! - ref.val!.loss!)).toBeLessThan(1e-3 * ref.val!.loss!);
+    });
+    whole.model.dispose();
+    split.model.dispose();
+  });
+
   it('validates options', () => {
     expect(resolveTrainOptions({}).epochs).toBe(30);
+    expect(resolveTrainOptions({}).microBatchSize).toBe(0);
+    expect(() => resolveTrainOptions({ microBatchSize: -1 })).toThrow(/microBatchSize/);
     expect(() => resolveTrainOptions({ batchSize: 0 })).toThrow(/batchSize/);
     expect(() => resolveTrainOptions({ learningRate: -1 })).toThrow(/learningRate/);
     expect(() => resolveTrainOptions({ monitor: 'f1' as 'auc' })).toThrow(/monitor/);

@@ -2,6 +2,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { MultiRoiNetConfig, RoiSpec } from '../../../src/layers/multi-roi-net.js';
+import { segTargetsFor } from '../../../src/losses/block-targets.js';
 import type { MrnBatch } from '../../../src/layers/types.js';
 import { createRng } from '../../../src/rng.js';
 
@@ -84,8 +85,12 @@ export function tinyLoss(out: import('../../../src/layers/types.js').MrnOutputs,
       const seg = out.segLogits[id]!;
       const classes = seg.shape[4];
       const masks = batch.rois[id]!.masks;
-      const target = masks
-        ? tf.oneHot(tf.reshape(masks, [-1]), classes)
+      // Slice masks against block-resolution logits become per-block class fractions.
+      const fitted = masks ? segTargetsFor(seg, masks) : undefined;
+      const target = fitted
+        ? fitted.rank === 5
+          ? tf.reshape(fitted, [-1, classes])
+          : tf.oneHot(tf.reshape(fitted, [-1]), classes)
         : tf.oneHot(tf.zeros([seg.size / classes], 'int32'), classes);
       loss = tf.add(loss, tf.mul(tf.losses.softmaxCrossEntropy(target, tf.reshape(seg, [-1, classes])), 0.1));
     }
