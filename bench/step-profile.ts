@@ -5,15 +5,16 @@
  * never shrinks, so its peak is per process), one after the other in the same run. Times are the
  * process's CPU time (robust on a shared machine; the backend runs one thread) with wall time beside.
  *
- *   npx tsx bench/step-profile.ts [batch=2] [repeats=3] [--aux=64] [--no-profile] [--forward-only]
+ *   npx tsx bench/step-profile.ts [batch=2] [repeats=3] [--aux=block|full] [--micro=N] [--no-profile] [--forward-only]
  *   npx tsx bench/step-profile.ts 2 1 --only=after --table     (one variant, in this process)
  *   node --cpu-prof --import tsx bench/step-profile.ts 2 1 --only=after   (V8 profile of the JS side)
  *
  * Setup: random cached DINOv2-S-shaped features (N = 256 patch tokens of width 384 per slice, CLS 384),
  * default MultiRoiNet heads (E = 256, 4 heads, SFA depth 2, fusion depth 1, P = 128) and the default ROIs
- * (8/20/10/8 slices, 2/5/4/2 classes), random int32 masks. `--aux=64` (default) sets sliceSize 64 so the
- * aux head's 16 x 16 x (4 x 4) logits are used at their native 64 x 64 resolution (the block-resolution
- * aux loss of issue 13); `--aux=224` trains against 224 x 224 masks (bilinear upsampling, the old default).
+ * (8/20/10/8 slices, 2/5/4/2 classes), S = 224, masks with a square blob per class. `--aux=block`
+ * (default) trains the aux head at its native 64 x 64 resolution against per-block class fractions
+ * reduced once at set-up (as the feature cache does); `--aux=full` against 224 x 224 masks (bilinear
+ * upsampling, the old default). `--micro=N` splits the batch into micro-batches of N (gradient caching).
  *
  * Prints: forward time, training-step time (trainStep: forward + backward + clipping + Adam), their
  * ratio, the wasm heap size after the runs (= its peak) and leaked tensors for each variant, then a
@@ -32,6 +33,7 @@ import {
   wasmHeapStats,
   type MrnBatch,
 } from '../src/index.js';
+import { blockTargets } from '../src/losses/block-targets.js';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const flags = new Map(
@@ -45,13 +47,18 @@ const flags = new Map(
 );
 const batchSize = Number(positional[0] ?? 2);
 const repeats = Number(positional[1] ?? 3);
-const aux = Number(flags.get('aux') ?? 64);
+const aux = flags.get('aux') ?? 'block';
+if (aux !== 'block' && aux !== 'full') throw new Error(`--aux must be block or full, got ${aux}`);
+const micro = flags.has('micro') ? Number(flags.get('micro')) : undefined;
 const only = flags.get('only');
 const profile = !flags.has('no-profile');
 const forwardOnly = flags.has('forward-only');
 
 const N = 256;
 const WIDTH = 384;
+const SLICE = 224;
+/** Side of the aux head's native logit maps: 16 x 16 tokens x 4 x 4 logits each. */
+const BLOCKS = 64;
 
 interface Row {
   variant: string;
@@ -72,10 +79,14 @@ if (!only) {
   const rows: Row[] = [];
   for (const v of ['before', 'after'] as const) {
     const args = process.argv.slice(2).concat(`--only=${v}`);
-    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
-      encoding: 'utf8',
-      maxBuffer: 1 << 26,
-    });
+    const child = spawnSync(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(import.meta.url), ...args],
+      {
+        encoding: 'utf8',
+        maxBuffer: 1 << 26,
+      },
+    );
     if (child.status !== 0) throw new Error(`bench/step-profile --only=${v} failed:\n${child.stderr}`);
     const line = child.stdout.split('\n').find((l) => l.startsWith('RESULT '));
     if (!line) throw new Error(`bench/step-profile --only=${v} printed no result:\n${child.stdout}`);
@@ -88,13 +99,16 @@ if (!only) {
 function printTables(rows: Row[]): void {
   console.log(
     `MultiRoiNet step, cached ViT-S features (N=${N}, width ${WIDTH}), default heads and ROIs (8/20/10/8 slices), ` +
-      `batch ${batchSize}, aux maps ${aux}x${aux}, tfjs-wasm 1 thread, best of ${repeats}; CPU time of the process ` +
+      `batch ${batchSize}${micro ? ` in micro-batches of ${micro}` : ''}, aux loss at ${aux === 'block' ? `block resolution (${BLOCKS} x ${BLOCKS}, soft targets)` : `full resolution (${SLICE} x ${SLICE})`}, ` +
+      `tfjs-wasm 1 thread, best of ${repeats}; CPU time of the process ` +
       `(wall time in brackets; the machine is shared)`,
   );
   console.log('| variant | forward | step (fwd+bwd+Adam) | step / forward | wasm heap | tensors leaked |');
   console.log('|---|---|---|---|---|---|');
   for (const r of rows) {
-    const step = forwardOnly ? '-' : `${(r.stepCpuMs / 1000).toFixed(2)} s (${(r.stepMs / 1000).toFixed(2)} s)`;
+    const step = forwardOnly
+      ? '-'
+      : `${(r.stepCpuMs / 1000).toFixed(2)} s (${(r.stepMs / 1000).toFixed(2)} s)`;
     const ratio = forwardOnly ? '-' : `${(r.stepCpuMs / r.forwardCpuMs).toFixed(2)}x`;
     console.log(
       `| ${r.variant} | ${(r.forwardCpuMs / 1000).toFixed(3)} s (${(r.forwardMs / 1000).toFixed(3)} s) | ${step} | ` +
@@ -110,7 +124,9 @@ function printTables(rows: Row[]): void {
   const profiled = rows.filter((r) => r.kernels);
   if (profiled.length === 0) return;
   const total = (n: string) => Math.max(...profiled.map((r) => r.kernels![n]?.ms ?? 0));
-  const names = [...new Set(profiled.flatMap((r) => Object.keys(r.kernels!)))].sort((x, y) => total(y) - total(x));
+  const names = [...new Set(profiled.flatMap((r) => Object.keys(r.kernels!)))].sort(
+    (x, y) => total(y) - total(x),
+  );
   console.log('\nOne training step under tf.profile (kernel wall time; profiling adds overhead per launch):');
   for (const r of profiled) {
     const ms = Object.values(r.kernels!).reduce((t, k) => t + k.ms, 0);
@@ -143,18 +159,44 @@ function makeBatch(b: number, seed: number): MrnBatch {
     const d = roi.slices!;
     const normal = (n: number) => Float32Array.from({ length: n }, () => rng.normal(0, 1));
     const valid = Float32Array.from({ length: b * d }, (_, i) => (i % d < d - 1 ? 1 : 0)); // one padding slice
-    const masks = Int32Array.from({ length: b * d * aux * aux }, () => Math.floor(rng.next() * roi.numClasses));
+    // Blobs of each class on a background, so block fractions are mixed only at their edges.
+    const ids = new Int32Array(b * d * SLICE * SLICE);
+    for (let m = 0; m < b * d; m++) {
+      for (let c = 1; c < roi.numClasses; c++) {
+        const cy = rng.int(40, SLICE - 40);
+        const cx = rng.int(40, SLICE - 40);
+        for (let y = cy - 12; y < cy + 12; y++) {
+          for (let x = cx - 12; x < cx + 12; x++) ids[(m * SLICE + y) * SLICE + x] = c;
+        }
+      }
+    }
+    const slices = tf.tensor4d(ids, [b, d, SLICE, SLICE], 'int32');
+    // As the feature cache does: block-resolution targets are reduced once, not every step.
+    const masks = aux === 'block' ? blockTargets(slices, BLOCKS, roi.numClasses) : slices;
+    if (masks !== slices) slices.dispose();
     rois[roi.id] = {
       patch: tf.tensor4d(normal(b * d * N * WIDTH), [b, d, N, WIDTH]),
       cls: tf.tensor3d(normal(b * d * WIDTH), [b, d, WIDTH]),
       valid: tf.tensor2d(valid, [b, d]),
-      masks: tf.tensor4d(masks, [b, d, aux, aux], 'int32'),
+      masks,
     };
   }
-  return { rois, labels: tf.tensor1d(Array.from({ length: b }, (_, i) => i % 2), 'int32') };
+  return {
+    rois,
+    labels: tf.tensor1d(
+      Array.from({ length: b }, (_, i) => i % 2),
+      'int32',
+    ),
+  };
 }
 
-const model = new MultiRoiNet({ backboneDim: WIDTH, patchSize: 14, sliceSize: aux, seed: 1 });
+const model = new MultiRoiNet({
+  backboneDim: WIDTH,
+  patchSize: 14,
+  sliceSize: SLICE,
+  segResolution: aux,
+  seed: 1,
+});
 const batch = makeBatch(batchSize, 7);
 const optimizer = tf.train.adam(1e-4);
 
@@ -170,7 +212,7 @@ function forward(): void {
 }
 
 function step(): void {
-  trainStep(model, optimizer, batch);
+  trainStep(model, optimizer, batch, micro ? { microBatchSize: micro } : {});
 }
 
 const cpuMs = () => {
