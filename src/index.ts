@@ -110,6 +110,8 @@ export {
   LAYER_NORM_EPS,
   DenseBlock,
   LayerNormBlock,
+  layerNorm,
+  setFastBlockGradients,
   MlpBlock,
   TransformerBlock,
   type PooledTokens,
@@ -137,6 +139,9 @@ export * from './losses/objective.js';
 // Fast wasm backend
 export * from './wasm/optimize.js';
 export * from './wasm/batch-matmul.js';
+export * from './wasm/backward-kernels.js';
+export * from './wasm/sum.js';
+export * from './wasm/identity.js';
 export {
   wasmThreadsInUse,
   THREADED_WASM_BACKEND_VERSION,

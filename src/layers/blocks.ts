@@ -48,7 +48,133 @@ export class DenseBlock {
   }
 }
 
-/** Layer normalisation over the last axis (eps {@link LAYER_NORM_EPS}). */
+let fastBlocks = true;
+
+/**
+ * Chooses the formulation of the blocks whose backward pass mrn rewrote for speed: `true` (the
+ * default) uses {@link layerNorm}'s closed-form gradient on a 2-D view of the tokens and computes
+ * {@link AttentionPoolBlock}'s weighted mean as a matrix product; `false` uses the plain op-by-op
+ * forms (rank-n LayerNorm and a broadcast multiply-and-sum pooling) differentiated by tfjs. Both give
+ * the same values and gradients up to float32 rounding (tested); the switch exists so benchmarks and
+ * tests can compare the two.
+ */
+export function setFastBlockGradients(enabled: boolean): void {
+  fastBlocks = enabled;
+}
+
+/** The normalised input `(x - mean) * rstd` and `rstd = 1 / sqrt(var + eps)`, over the last axis. */
+function normalise(x: tf.Tensor): { normed: tf.Tensor; rstd: tf.Tensor } {
+  const centred = tf.sub(x, tf.mean(x, -1, true));
+  const variance = tf.mean(tf.square(centred), -1, true);
+  const rstd = tf.rsqrt(tf.add(variance, LAYER_NORM_EPS));
+  return { normed: tf.mul(centred, rstd), rstd };
+}
+
+/**
+ * Layer normalisation over the last axis, `gamma * (x - mean) / sqrt(var + eps) + beta` (biased
+ * variance, eps {@link LAYER_NORM_EPS}), as PyTorch's `nn.LayerNorm`.
+ *
+ * Differentiated in closed form (unless {@link setFastBlockGradients} turned it off): with
+ * `n = (x - mean) * rstd` and `g = dy * gamma`,
+ * `dx = rstd * (g - mean(g) - n * mean(g * n))`, `dgamma = sum(dy * n)`, `dbeta = sum(dy)` (sums over
+ * every axis but the last). This is the exact gradient of the forward above (eps included); it takes
+ * about half the full-size ops of tfjs's automatic differentiation, which also broadcasts each
+ * `mean`'s gradient through a filled tensor, and keeps only `n` and `rstd` for the backward pass.
+ */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
+  if (!fastBlocks) return tf.tidy(() => tf.add(tf.mul(normalise(x).normed, gamma), beta));
+  const dim = x.shape[x.rank - 1]!;
+  // Rows of a 2-D view: broadcasting [rows, dim] against [dim] or [rows, 1] runs tfjs-wasm's fast
+  // element-wise paths; the same broadcasts at rank 3-4 take its generic index loop (about 7x slower).
+  const rows = x.rank === 2 ? x : tf.reshape(x, [-1, dim]);
+  const fused = tf.customGrad((...args) => {
+    const [xIn, gammaIn, betaIn] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const { normed, rstd } = normalise(xIn!);
+    save([normed, rstd, gammaIn!]);
+    return {
+      value: tf.add(tf.mul(normed, gammaIn!), betaIn!),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [n, r, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        const dn = tf.mul(dy, g);
+        const centredGrad = tf.sub(dn, tf.mean(dn, -1, true));
+        const dx = tf.mul(tf.sub(centredGrad, tf.mul(n, tf.mean(tf.mul(dn, n), -1, true))), r);
+        return [dx, tf.sum(tf.mul(dy, n), 0), tf.sum(dy, 0)];
+      },
+    };
+  });
+  const y = fused(rows, gamma, beta);
+  return x.rank === 2 ? y : tf.reshape(y, x.shape);
+}
+
+/**
+ * `dense(norm(x))` for an input that usually needs no gradient (cached backbone features): the same
+ * values as composing the two blocks, and the same gradients, obtained more cheaply.
+ *
+ * With `n` the normalised rows of x, `G = n^T dy`, `s = sum(dy)` (over rows), `gamma`, `beta`, `W` and
+ * `c` the blocks' weights: `dW = gamma * G + beta s^T`, `dc = s`, `dgamma = rowsum(W * G)`,
+ * `dbeta = W s`. These are exact (they expand `dW = norm(x)^T dy`, `dgamma = sum(n * dy W^T)`,
+ * `dbeta = sum(dy W^T)`), and need one product of the token count's size instead of two, and no
+ * LayerNorm backward over the tokens. The gradient with respect to x, when x has one (a fine-tuned
+ * backbone), comes from a separate zero-valued term that takes only x as input, so tfjs computes it only
+ * when x is on the path to the loss (`dx = layerNormBackward(dy W^T * gamma)`).
+ */
+export function normalisedDense(x: tf.Tensor, norm: LayerNormBlock, dense: DenseBlock): tf.Tensor {
+  if (!fastBlocks) return dense.apply(norm.apply(x));
+  const inDim = dense.inDim;
+  const outDim = dense.outDim;
+  const rows = tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
+  const gammaVar = norm.gamma.read();
+  const betaVar = norm.beta.read();
+  const kernelVar = dense.kernel.read();
+  const hasBias = dense.bias !== null;
+  const weights = hasBias
+    ? [gammaVar, betaVar, kernelVar, dense.bias!.read()]
+    : [gammaVar, betaVar, kernelVar];
+  const forWeights = tf.customGrad((...args) => {
+    const [gamma, beta, kernel, bias] = args.slice(0, weights.length) as tf.Tensor[];
+    const save = args[weights.length] as tf.GradSaveFunc;
+    // x enters as a constant here (its gradient is the term below), so its statistics are not taped.
+    const { normed } = normalise(rows);
+    save([normed, gamma!, beta!, kernel!]);
+    let y = tf.matMul(tf.add(tf.mul(normed, gamma!), beta!) as tf.Tensor2D, kernel as tf.Tensor2D);
+    if (bias) y = tf.add(y, bias);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [n, g, b, w] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor2D];
+        const dy2 = dy as tf.Tensor2D;
+        const product = tf.matMul(n, dy2, true, false); // [in, out]
+        const colSum = tf.sum(dy2, 0); // [out]
+        const dKernel = tf.add(
+          tf.mul(product, tf.reshape(g, [inDim, 1])),
+          tf.mul(tf.reshape(b, [inDim, 1]), tf.reshape(colSum, [1, outDim])),
+        );
+        const dGamma = tf.sum(tf.mul(w, product), 1);
+        const dBeta = tf.reshape(tf.matMul(w, tf.reshape(colSum, [outDim, 1]) as tf.Tensor2D), [inDim]);
+        return hasBias ? [dGamma, dBeta, dKernel, colSum] : [dGamma, dBeta, dKernel];
+      },
+    };
+  });
+  const forInput = tf.customGrad((...args) => {
+    const xr = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    save([xr]);
+    return {
+      value: tf.zeros([xr.shape[0], outDim]),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const { normed, rstd } = normalise(saved[0]!);
+        const dn = tf.mul(tf.matMul(dy as tf.Tensor2D, kernelVar as tf.Tensor2D, false, true), gammaVar);
+        const centredGrad = tf.sub(dn, tf.mean(dn, -1, true));
+        return tf.mul(tf.sub(centredGrad, tf.mul(normed, tf.mean(tf.mul(dn, normed), -1, true))), rstd);
+      },
+    };
+  });
+  const y = tf.add(forWeights(...weights), forInput(rows));
+  return tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
+}
+
+/** Layer normalisation over the last axis (eps {@link LAYER_NORM_EPS}); see {@link layerNorm}. */
 export class LayerNormBlock {
   readonly gamma: tf.LayerVariable;
   readonly beta: tf.LayerVariable;
@@ -59,12 +185,7 @@ export class LayerNormBlock {
   }
 
   apply(x: tf.Tensor): tf.Tensor {
-    return tf.tidy(() => {
-      const centred = tf.sub(x, tf.mean(x, -1, true));
-      const variance = tf.mean(tf.square(centred), -1, true);
-      const normed = tf.mul(centred, tf.rsqrt(tf.add(variance, LAYER_NORM_EPS)));
-      return tf.add(tf.mul(normed, this.gamma.read()), this.beta.read());
-    });
+    return layerNorm(x, this.gamma.read(), this.beta.read());
   }
 }
 
@@ -146,7 +267,8 @@ export interface PooledTokens {
  * Single-query attention pooling: a learned query scores layer-normalised tokens through a key
  * projection; the softmax of the scores (plus an optional additive bias, e.g. a log-prior or a padding
  * mask) weighs the tokens, and the weighted mean is projected. Projecting after pooling is exact
- * (the weights sum to 1) and saves a dense layer per token.
+ * (the weights sum to 1) and saves a dense layer per token; so is scoring with `tokens (Wk q)` instead
+ * of `(tokens Wk) q` (the key projection has no bias), which saves the key projection of every token.
  */
 export class AttentionPoolBlock {
   readonly norm: LayerNormBlock;
@@ -172,15 +294,33 @@ export class AttentionPoolBlock {
     return tf.tidy(() => {
       const [b, t] = x.shape;
       const normed = this.norm.apply(x);
-      const keys = this.key.apply(normed);
-      let scores = tf.reshape(
-        tf.matMul(tf.reshape(keys, [b * t, this.keyDim]) as tf.Tensor2D, this.query.read() as tf.Tensor2D),
-        [b, t],
-      );
+      let scores: tf.Tensor;
+      if (fastBlocks) {
+        // (tokens Wk) q = tokens (Wk q): the single query folds into the key projection, so the
+        // [T, dim] x [dim, keyDim] product (and its two gradient products) becomes [T, dim] x [dim, 1].
+        const keyQuery = tf.matMul(this.key.kernel.read() as tf.Tensor2D, this.query.read() as tf.Tensor2D);
+        scores = tf.reshape(tf.matMul(tf.reshape(normed, [b * t, this.dim]) as tf.Tensor2D, keyQuery), [
+          b,
+          t,
+        ]);
+      } else {
+        const keys = this.key.apply(normed);
+        scores = tf.reshape(
+          tf.matMul(tf.reshape(keys, [b * t, this.keyDim]) as tf.Tensor2D, this.query.read() as tf.Tensor2D),
+          [b, t],
+        );
+      }
       scores = tf.mul(scores, 1 / Math.sqrt(this.keyDim));
       if (bias) scores = tf.add(scores, bias);
       const weights = tf.softmax(scores, -1) as tf.Tensor2D;
-      const mean = tf.sum(tf.mul(normed, tf.expandDims(weights, -1)), 1);
+      // The weighted mean as a batched [1, T] x [T, dim] product: its gradients are products too,
+      // where a broadcast multiply and sum would cost rank-3 broadcasts and reductions (slow on wasm).
+      const mean = fastBlocks
+        ? tf.reshape(tf.matMul(tf.reshape(weights, [b, 1, t]) as tf.Tensor3D, normed as tf.Tensor3D), [
+            b,
+            this.dim,
+          ])
+        : tf.sum(tf.mul(normed, tf.expandDims(weights, -1)), 1);
       return { pooled: this.value.apply(mean) as tf.Tensor2D, weights };
     });
   }

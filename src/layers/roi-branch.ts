@@ -12,6 +12,7 @@ import {
   AttentionPoolBlock,
   DenseBlock,
   LayerNormBlock,
+  normalisedDense,
   paddingBias,
   scopedParams,
   TransformerBlock,
@@ -200,7 +201,7 @@ export class RoiBranch extends MrnLayer {
       const k = this.blocks!;
       const [b, d, n] = patch.shape;
       const e = this.embedDim;
-      const tokens = k.tokenProj.apply(k.tokenNorm.apply(patch)) as tf.Tensor4D; // [B, D, N, E]
+      const tokens = normalisedDense(patch, k.tokenNorm, k.tokenProj) as tf.Tensor4D; // [B, D, N, E]
       const [segLogits, foreground] = this.auxHead.call(tokens, { segResolution } as Kwargs);
       // FFA: attention pooling of each slice's tokens, the nucleus probability as a log-prior.
       const prior = this.segPrior
@@ -210,7 +211,10 @@ export class RoiBranch extends MrnLayer {
           ) as tf.Tensor2D)
         : null;
       const ffa = k.ffaPool.apply(tf.reshape(tokens, [b * d, n, e]) as tf.Tensor3D, prior);
-      const sliceTokens = tf.add(ffa.pooled, k.clsProj.apply(k.clsNorm.apply(tf.reshape(cls, [b * d, -1]))));
+      const sliceTokens = tf.add(
+        ffa.pooled,
+        normalisedDense(tf.reshape(cls, [b * d, -1]), k.clsNorm, k.clsProj),
+      );
       // SFA: transformer over the slices (padding masked as keys), then attention pooling.
       const pos = tf.slice(k.slicePos.read(), [0, 0], [d, e]);
       let x = tf.add(tf.reshape(sliceTokens, [b, d, e]), pos) as tf.Tensor3D;

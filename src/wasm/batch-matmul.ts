@@ -12,7 +12,9 @@
  * - when the right operand has batch 1 (a weight matrix), the left operand's batch is folded into its
  *   rows: one XNNPACK call of `[batch * M, K] x [K, N]`;
  * - otherwise one XNNPACK call per batch item, on views into the batched buffers (extra tensor ids
- *   registered on offsets of the same heap memory, so nothing is copied).
+ *   registered on offsets of the same heap memory, so nothing is copied);
+ * - a weight gradient `x^T dy` (2-D, left operand transposed) with many rows is summed over slices of
+ *   rows, each transposed and packed while in cache (see {@link FastBatchMatMulOptions.transposedAChunkRows}).
  * Products too small to amortise XNNPACK's per-call set-up (packing the right operand) stay on the
  * stock kernel, as do cases the stock kernel handles specially (non-float32 inputs, general batch
  * broadcasting).
@@ -23,6 +25,15 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
+import {
+  cBatchMatMul,
+  heapF32,
+  product,
+  registerView,
+  shapeBytes,
+  transposeInto,
+  type WasmBackendInternals,
+} from './internals.js';
 
 /** Options of {@link registerFastBatchMatMul}. */
 export interface FastBatchMatMulOptions {
@@ -31,45 +42,23 @@ export interface FastBatchMatMulOptions {
    * whose cost is lower than XNNPACK's per-call set-up there. Default {@link DEFAULT_MIN_XNNPACK_MACS}.
    */
   minMacsPerItem?: number;
+  /**
+   * A product `A^T B` of plain 2-D operands (every weight gradient `x^T dy`) whose shared dimension K is
+   * longer than this is computed in slices of this many rows of A and B, summed: each slice of A is
+   * transposed and each slice of B packed by XNNPACK while it is in cache (measured 30% faster on
+   * `[10240, 384]^T [10240, 256]`). Default {@link DEFAULT_TRANSPOSED_A_CHUNK_ROWS}.
+   */
+  transposedAChunkRows?: number;
 }
+
+/** Default of {@link FastBatchMatMulOptions.transposedAChunkRows}. */
+export const DEFAULT_TRANSPOSED_A_CHUNK_ROWS = 1024;
 
 /**
  * Default of {@link FastBatchMatMulOptions.minMacsPerItem}. Measured on this backend: below about
  * 8^3 multiply-adds the loop and XNNPACK cost the same (microseconds); above, XNNPACK wins by 10x+.
  */
 export const DEFAULT_MIN_XNNPACK_MACS = 512;
-
-interface WasmTensorData {
-  id: number;
-  memoryOffset: number;
-}
-
-/** The parts of tfjs-backend-wasm's `BackendWasm` (4.22) this kernel uses. */
-interface WasmBackendInternals {
-  wasm: {
-    cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
-    tfjs: {
-      registerTensor(id: number, size: number, memoryOffset: number): void;
-      disposeData(id: number): void;
-    };
-  };
-  dataIdMap: { get(dataId: object): WasmTensorData };
-  dataIdNextNumber: number;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  disposeData(dataId: object, force?: boolean): boolean;
-}
-
-type CBatchMatMul = (
-  aId: number,
-  aShape: Uint8Array,
-  aRank: number,
-  bId: number,
-  bShape: Uint8Array,
-  bRank: number,
-  transposeA: boolean,
-  transposeB: boolean,
-  outId: number,
-) => void;
 
 interface Registration {
   stock: tf.KernelConfig;
@@ -84,56 +73,17 @@ export interface FastBatchMatMulStats {
   folded: number;
   /** Products computed by XNNPACK, one call per batch item. */
   perItem: number;
+  /** Products `A^T B` with a long shared dimension, computed by XNNPACK in row slices (see the options). */
+  chunked: number;
   /** Products left to the stock kernel (small, non-float32, general broadcasting). */
   stock: number;
 }
 
-const stats: FastBatchMatMulStats = { folded: 0, perItem: 0, stock: 0 };
+const stats: FastBatchMatMulStats = { folded: 0, perItem: 0, chunked: 0, stock: 0 };
 
 /** How the fast kernel routed its calls since it was last registered (a copy). */
 export function fastBatchMatMulStats(): FastBatchMatMulStats {
   return { ...stats };
-}
-const cEntryPoints = new WeakMap<object, CBatchMatMul>();
-
-function cBatchMatMul(backend: WasmBackendInternals): CBatchMatMul {
-  let fn = cEntryPoints.get(backend);
-  if (!fn) {
-    // Same signature the stock kernel cwraps (tfjs-backend-wasm/src/kernels/BatchMatMul.ts).
-    fn = backend.wasm.cwrap('BatchMatMul', null, [
-      'number',
-      'array',
-      'number',
-      'number',
-      'array',
-      'number',
-      'number',
-      'number',
-      'number',
-    ]) as CBatchMatMul;
-    cEntryPoints.set(backend, fn);
-  }
-  return fn;
-}
-
-function shapeBytes(shape: number[]): Uint8Array {
-  return new Uint8Array(new Int32Array(shape).buffer);
-}
-
-function product(dims: number[]): number {
-  return dims.reduce((p, d) => p * d, 1);
-}
-
-/** A tensor id registered on `elements` floats of heap memory starting `elementOffset` into `data`. */
-function registerView(
-  backend: WasmBackendInternals,
-  data: WasmTensorData,
-  elementOffset: number,
-  elements: number,
-): number {
-  const id = backend.dataIdNextNumber++;
-  backend.wasm.tfjs.registerTensor(id, elements, data.memoryOffset + elementOffset * 4);
-  return id;
 }
 
 function transposeLastTwo(
@@ -150,6 +100,67 @@ function transposeLastTwo(
     backend: backend as unknown as tf.KernelBackend,
     attrs: { perm: [0, 2, 1] },
   }) as tf.TensorInfo;
+}
+
+/**
+ * `A^T B` for A `[k, m]` and B `[k, n]` in slices of `chunk` rows: `sum_c A_c^T B_c`. Each slice of A
+ * is transposed into a scratch buffer (rows of A are contiguous, so no copy is needed to reach them),
+ * B's slice is a view; XNNPACK writes the first slice's product into the output and later ones into a
+ * scratch matrix that is added on.
+ */
+function transposedAInChunks(
+  backend: WasmBackendInternals,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  m: number,
+  k: number,
+  n: number,
+  chunk: number,
+): tf.TensorInfo {
+  const out = backend.makeOutput([m, n], 'float32');
+  const slice = backend.makeOutput([m, chunk], 'float32');
+  const partial = backend.makeOutput([m, n], 'float32');
+  try {
+    const aData = backend.dataIdMap.get(a.dataId);
+    const bData = backend.dataIdMap.get(b.dataId);
+    const outData = backend.dataIdMap.get(out.dataId);
+    const sliceData = backend.dataIdMap.get(slice.dataId);
+    const partialData = backend.dataIdMap.get(partial.dataId);
+    const call = cBatchMatMul(backend);
+    for (let k0 = 0; k0 < k; k0 += chunk) {
+      const rows = Math.min(chunk, k - k0);
+      transposeInto(heapF32(backend), aData.memoryOffset / 4 + k0 * m, rows, m, sliceData.memoryOffset / 4);
+      const aId = registerView(backend, sliceData, 0, m * rows);
+      const bId = registerView(backend, bData, k0 * n, rows * n);
+      try {
+        call(
+          aId,
+          shapeBytes([1, m, rows]),
+          3,
+          bId,
+          shapeBytes([1, rows, n]),
+          3,
+          false,
+          false,
+          k0 === 0 ? outData.id : partialData.id,
+        );
+      } finally {
+        backend.wasm.tfjs.disposeData(aId);
+        backend.wasm.tfjs.disposeData(bId);
+      }
+      if (k0 > 0) {
+        // Re-read the heap: creating the XNNPACK operator may have grown it.
+        const heapAfter = heapF32(backend);
+        const o = outData.memoryOffset / 4;
+        const p = partialData.memoryOffset / 4;
+        for (let i = 0; i < m * n; i++) heapAfter[o + i] += heapAfter[p + i]!;
+      }
+    }
+  } finally {
+    backend.disposeData(slice.dataId);
+    backend.disposeData(partial.dataId);
+  }
+  return out;
 }
 
 function fastBatchMatMul(args: {
@@ -189,6 +200,13 @@ function fastBatchMatMul(args: {
     m,
     n,
   ];
+  if (transposeA && !transposeB && batchA === 1 && batchB === 1 && k > reg.options.transposedAChunkRows) {
+    stats.chunked++;
+    return {
+      ...transposedAInChunks(backend, a, b, m, k, n, reg.options.transposedAChunkRows),
+      shape: outShape,
+    };
+  }
   const batch = Math.max(batchA, batchB);
   const temps: tf.TensorInfo[] = [];
   const aPlain = transposeA ? transposeLastTwo(backend, a, batchA, k, m) : a;
@@ -250,6 +268,7 @@ function fastBatchMatMul(args: {
 export function registerFastBatchMatMul(options: FastBatchMatMulOptions = {}): boolean {
   const resolved: Required<FastBatchMatMulOptions> = {
     minMacsPerItem: options.minMacsPerItem ?? DEFAULT_MIN_XNNPACK_MACS,
+    transposedAChunkRows: options.transposedAChunkRows ?? DEFAULT_TRANSPOSED_A_CHUNK_ROWS,
   };
   if (registration) {
     registration.options = resolved;
@@ -259,7 +278,7 @@ export function registerFastBatchMatMul(options: FastBatchMatMulOptions = {}): b
   if (!stock) return false;
   tf.unregisterKernel('BatchMatMul', 'wasm');
   registration = { stock, options: resolved };
-  Object.assign(stats, { folded: 0, perItem: 0, stock: 0 });
+  Object.assign(stats, { folded: 0, perItem: 0, chunked: 0, stock: 0 });
   tf.registerKernel({
     kernelName: 'BatchMatMul',
     backendName: 'wasm',

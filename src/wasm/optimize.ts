@@ -7,6 +7,11 @@
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import { MrnError } from '../errors.js';
+import {
+  registerWasmBackwardKernels,
+  type WasmBackwardKernelOptions,
+  type WasmBackwardKernelReport,
+} from './backward-kernels.js';
 import { type FastBatchMatMulOptions, registerFastBatchMatMul } from './batch-matmul.js';
 import {
   finishWasmThreads,
@@ -27,6 +32,12 @@ export interface OptimizeWasmOptions {
   threads?: number | false;
   /** Re-register `BatchMatMul` so transposed and batched products reach XNNPACK. Default true. */
   batchMatMul?: boolean | FastBatchMatMulOptions;
+  /**
+   * Re-register the kernels a backward pass leans on: a copy-free `Identity` and a `Sum` that reduces
+   * leading axes without a transpose (see `registerWasmBackwardKernels`). `false` keeps the stock ones.
+   * Default: both on.
+   */
+  backward?: boolean | WasmBackwardKernelOptions;
   /** Where to write one line per decision (e.g. why threads fell back to one). Default: silent. */
   log?: (line: string) => void;
 }
@@ -35,6 +46,8 @@ export interface OptimizeWasmOptions {
 export interface OptimizeWasmReport {
   /** Whether the XNNPACK-routed `BatchMatMul` is registered. */
   batchMatMul: boolean;
+  /** Which backward kernels are registered (copy-free `Identity`, leading-axes `Sum`). */
+  backward: WasmBackwardKernelReport;
   /** Threads XNNPACK really runs with. */
   threads: number;
   /** Threads that were asked for. */
@@ -69,7 +82,7 @@ function requestedThreads(threads: number | false | undefined): number | undefin
 /**
  * Initialises the wasm backend with the optimisations on: prepares threads, runs `beforeInit` (for
  * callers' own hooks), then `init` (which must set the wasm backend, e.g. `tf.setBackend('wasm')`),
- * and registers the fast `BatchMatMul`. If the threaded build fails to start, retries `init` once
+ * and registers the fast `BatchMatMul` and backward kernels. If the threaded build fails to start, retries `init` once
  * single-threaded and says why in the notes, rather than failing. Used by {@link optimizeWasmBackend}
  * and by `selectBackend({ optimizeWasm })`.
  *
@@ -136,9 +149,15 @@ export async function initWasmBackendOptimized(
     batchMatMul = registerFastBatchMatMul(bmm === true ? {} : bmm);
     if (!batchMatMul) notes.push('BatchMatMul: no wasm BatchMatMul kernel is registered to replace');
   }
+  const backwardOption = options.backward ?? true;
+  const backward =
+    backwardOption === false
+      ? { identity: false, sum: false }
+      : registerWasmBackwardKernels(backwardOption === true ? {} : backwardOption);
   const inUse = wasmThreadsInUse();
   const report: OptimizeWasmReport = {
     batchMatMul,
+    backward,
     threads: Math.max(1, inUse.threads),
     requestedThreads: plan.enabled ? plan.requested : (wanted ?? plan.requested),
     runningWorkers: inUse.runningWorkers,

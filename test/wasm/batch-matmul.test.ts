@@ -197,8 +197,28 @@ describe('fast wasm BatchMatMul', () => {
     registerFastBatchMatMul();
     expect(run(tiny, 5).out).toEqual(tinyStock.out);
     // forward, then forward + backward once per gradient: 5 products, all on the stock loop
-    expect(fastBatchMatMulStats()).toEqual({ folded: 0, perItem: 0, stock: 5 });
+    expect(fastBatchMatMulStats()).toEqual({ folded: 0, perItem: 0, chunked: 0, stock: 5 });
     expect(maxRelError(run(CASES[0], 1).out, before.out)).toBeLessThan(1e-5);
+  });
+
+  it('weight gradients x^T dy over row slices agree with the stock kernel and with cpu', () => {
+    // Chunks of 7 rows: every 2-D transposeA case (inner sizes 24 to 100) is summed over several slices.
+    registerFastBatchMatMul({ minMacsPerItem: 1, transposedAChunkRows: 7 });
+    const before = fastBatchMatMulStats().chunked;
+    let checked = 0;
+    CASES.forEach((c, i) => {
+      const [sa, sb, ta, tb] = c;
+      if (!ta || tb || sa.length !== 2 || sb.length !== 2) return;
+      const got = run(c, 7 * i + 1);
+      for (const key of ['out', 'da', 'db'] as const) {
+        expect(maxRelError(got[key], stock[i]![key])).toBeLessThan(1e-5);
+        expect(maxRelError(got[key], cpu[i]![key])).toBeLessThan(1e-5);
+      }
+      checked++;
+    });
+    expect(checked).toBe(2);
+    expect(fastBatchMatMulStats().chunked - before).toBeGreaterThanOrEqual(2);
+    registerFastBatchMatMul({ minMacsPerItem: 1 });
   });
 
   it('keeps the stock error for mismatched inner sizes', () => {
