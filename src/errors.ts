@@ -26,6 +26,8 @@ export const MRN_ERROR_CODES = {
   E_NIFTI_UNSUPPORTED: 4,
   /** A safetensors file is malformed or lies about its sizes. */
   E_SAFETENSORS_INVALID: 4,
+  /** A cache file mrn wrote earlier is damaged (checksum, length or format mismatch); it is never trusted. */
+  E_CACHE_CORRUPT: 4,
   /** Volumes that must share a voxel grid (QSM, NM, masks) do not. */
   E_GRID_MISMATCH: 5,
   /** Voxel data holds NaN or Inf where the chosen policy rejects them. */

@@ -156,7 +156,7 @@ export function parsePdcadLabels(
     const raw = cells[labelCol];
     const value = Number(raw);
     if (!id) problems.push(`${file}:${n + 1}: no case id`);
-    else if (raw === undefined || raw === '' || !Number.isInteger(value) || value < 0) {
+    else if (raw === undefined || raw === '' || !Number.isSafeInteger(value) || value < 0) {
       problems.push(
         `${file}:${n + 1}: case ${id} has label '${raw ?? ''}', expected a class index (0 = HC, 1 = PD)`,
       );

@@ -23,6 +23,7 @@ import path from 'node:path';
 import { MrnError } from '../errors.js';
 import type { RngState } from '../rng.js';
 import { MRN_VERSION } from '../version.js';
+import { validateWeightSpecs } from '../io/weight-specs.js';
 import type { EarlyStoppingState } from './early-stopping.js';
 
 /** A named tensor, as tfjs optimisers' getWeights returns them. */
@@ -217,13 +218,24 @@ export function readCheckpointMeta(dir: string): CheckpointMeta {
       file,
     });
   }
+  validateCheckpointMeta(meta, file);
+  return meta;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Checks every field a reader relies on; throws `E_CHECKPOINT` naming `file` and the field. */
+function validateCheckpointMeta(meta: unknown, file: string): asserts meta is CheckpointMeta {
+  const bad = (what: string) => new MrnError('E_CHECKPOINT', `checkpoint.json: ${what}`, { file });
+  if (!isObject(meta)) throw bad('is not a JSON object');
   if (meta.format !== 'mrn-checkpoint') {
     throw new MrnError('E_CHECKPOINT', `not an mrn checkpoint (format '${String(meta.format)}')`, { file });
   }
-  if (!(meta.formatVersion <= CHECKPOINT_FORMAT_VERSION)) {
+  if (!(typeof meta.formatVersion === 'number' && meta.formatVersion <= CHECKPOINT_FORMAT_VERSION)) {
     throw new MrnError(
       'E_CHECKPOINT',
-      `checkpoint format ${meta.formatVersion} is newer than this mrn (${MRN_VERSION}) reads (${CHECKPOINT_FORMAT_VERSION}); upgrade mrn`,
+      `checkpoint format ${String(meta.formatVersion)} is newer than this mrn (${MRN_VERSION}) reads (${CHECKPOINT_FORMAT_VERSION}); upgrade mrn`,
       { file },
     );
   }
@@ -231,7 +243,34 @@ export function readCheckpointMeta(dir: string): CheckpointMeta {
     if (meta[key] === undefined)
       throw new MrnError('E_CHECKPOINT', `checkpoint.json lacks '${key}'`, { file });
   }
-  return meta;
+  for (const key of ['epoch', 'step'] as const) {
+    const v = meta[key];
+    if (!(Number.isSafeInteger(v) && (v as number) >= 0))
+      throw bad(`'${key}' is ${JSON.stringify(v)}, not a count`);
+  }
+  if (meta.role !== undefined && meta.role !== 'best' && meta.role !== 'last') {
+    throw bad(`'role' is ${JSON.stringify(meta.role)}, not 'best' or 'last'`);
+  }
+  const b = meta.backbone;
+  if (!isObject(b) || typeof b.kind !== 'string' || typeof b.sha256 !== 'string') {
+    throw bad("'backbone' is not { kind, sha256 }");
+  }
+  const r = meta.rngState;
+  if (
+    !isObject(r) ||
+    !Array.isArray(r.s) ||
+    r.s.length !== 4 ||
+    !r.s.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32) ||
+    !(r.spareNormal === undefined || r.spareNormal === null || Number.isFinite(r.spareNormal)) ||
+    !(r.forks === undefined || Number.isSafeInteger(r.forks)) ||
+    !(r.forkBase === undefined || Number.isSafeInteger(r.forkBase))
+  ) {
+    throw bad("'rngState' is not a generator state ({ s: [4 x uint32], spareNormal, forks })");
+  }
+  if (meta.earlyStopping !== undefined && !isObject(meta.earlyStopping))
+    throw bad("'earlyStopping' is not an object");
+  if (meta.metrics !== undefined && !isObject(meta.metrics)) throw bad("'metrics' is not an object");
+  if (meta.extra !== undefined && !isObject(meta.extra)) throw bad("'extra' is not an object");
 }
 
 /**
@@ -252,10 +291,18 @@ export async function restoreOptimizerState(dir: string, optimizer: tf.Optimizer
       },
     );
   }
-  const { className, specs } = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as {
-    className: string;
-    specs: tf.io.WeightsManifestEntry[];
-  };
+  let saved: unknown;
+  try {
+    saved = JSON.parse(fs.readFileSync(jsonFile, 'utf8'));
+  } catch (error) {
+    throw new MrnError('E_CHECKPOINT', `optimizer.json is not valid JSON: ${(error as Error).message}`, {
+      file: jsonFile,
+    });
+  }
+  if (!isObject(saved) || typeof saved.className !== 'string') {
+    throw new MrnError('E_CHECKPOINT', 'optimizer.json does not name an optimiser class', { file: jsonFile });
+  }
+  const className = saved.className;
   if (className !== optimizer.getClassName()) {
     throw new MrnError(
       'E_CHECKPOINT',
@@ -264,6 +311,7 @@ export async function restoreOptimizerState(dir: string, optimizer: tf.Optimizer
     );
   }
   const bytes = fs.readFileSync(binFile);
+  const specs = validateWeightSpecs(saved.specs, bytes.byteLength, jsonFile);
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   const map = tf.io.decodeWeights(buffer, specs);
   const ordered: NamedTensor[] = [];
@@ -272,10 +320,25 @@ export async function restoreOptimizerState(dir: string, optimizer: tf.Optimizer
     if (spec.name.startsWith('__mrn_')) exact[spec.name.slice('__mrn_'.length)] = map[spec.name]!;
     else ordered.push({ name: spec.name, tensor: map[spec.name]! });
   }
-  await optimizer.setWeights(ordered);
-  for (const key of EXACT_OPTIMIZER_SCALARS) {
-    const v = (optimizer as unknown as Record<string, unknown>)[key];
-    if (v instanceof tf.Variable && exact[key]) v.assign(exact[key]);
+  try {
+    if (ordered[0]?.name !== 'iter' || ordered[0].tensor.size !== 1) {
+      throw new MrnError('E_CHECKPOINT', "optimiser state does not start with its step count 'iter'", {
+        file: jsonFile,
+      });
+    }
+    await optimizer.setWeights(ordered);
+    for (const key of EXACT_OPTIMIZER_SCALARS) {
+      const v = (optimizer as unknown as Record<string, unknown>)[key];
+      if (!(v instanceof tf.Variable) || !exact[key]) continue;
+      if (exact[key].size !== v.size || exact[key].dtype !== v.dtype) {
+        throw new MrnError('E_CHECKPOINT', `optimiser scalar ${key} has the wrong shape or dtype`, {
+          file: jsonFile,
+        });
+      }
+      const value = exact[key];
+      tf.tidy(() => v.assign(value.reshape(v.shape)));
+    }
+  } finally {
+    tf.dispose(Object.values(map));
   }
-  tf.dispose(Object.values(map));
 }
