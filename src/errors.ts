@@ -16,8 +16,10 @@ export const MRN_ERROR_CODES = {
   E_USAGE: 2,
   /** A file or folder that should exist does not. */
   E_FILE_NOT_FOUND: 3,
-  /** A file could not be read (permissions, I/O). */
+  /** A file could not be read or written (permissions, I/O error, full disk). */
   E_IO: 3,
+  /** A run folder is in use by another live process (the error names its pid). */
+  E_RUN_LOCKED: 3,
   /** A NIfTI file ends before its header or voxel data does. */
   E_NIFTI_TRUNCATED: 4,
   /** A NIfTI file is malformed (bad magic, header fields out of range, corrupt gzip). */

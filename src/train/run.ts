@@ -10,6 +10,7 @@
  * OUT/metrics.json         per-fold and pooled metrics with 95% CIs, failed cases, timings, settings
  * OUT/cv-predictions.csv   out-of-fold predictions (k >= 2)
  * OUT/plots/               training-curves.svg, roc.svg
+ * OUT/.mrn-lock            while a run writes there: its pid (see run-lock)
  * ```
  */
 
@@ -26,6 +27,7 @@ import { rocSvg } from '../plots/roc-plot.js';
 import { trainingCurvesSvg } from '../plots/training-curves.js';
 import { MRN_VERSION } from '../version.js';
 import { type ResolvedBackbone, resolveBackbone, saveVitWeights } from './backbone.js';
+import { acquireRunLock } from './run-lock.js';
 import type { CheckpointBackbone } from './checkpoint.js';
 import { crossValidateOnFeatures, type CrossValidationReport, innerSplit } from './cross-validate.js';
 import { readEpochLog, type EpochRecord } from './epoch-log.js';
@@ -126,7 +128,20 @@ export async function crossValidate(
   const variants = config.variants ?? 4;
   const { outDir } = io;
   if (outDir) fs.mkdirSync(outDir, { recursive: true });
-  const resolved = io.backbone ?? (await resolveBackbone(config.backbone));
+  // One writer per run folder: a second run is refused, a dead run's lock is taken over.
+  const lock = outDir ? acquireRunLock(outDir, { command: 'mrn train' }) : undefined;
+  if (lock?.tookOverFrom) {
+    io.log?.(
+      `took over the lock of ${outDir} left by pid ${lock.tookOverFrom.pid}, which is no longer running`,
+    );
+  }
+  let resolved: ResolvedBackbone;
+  try {
+    resolved = io.backbone ?? (await resolveBackbone(config.backbone));
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   try {
     if (resolved.info.imageSize !== undefined && resolved.info.imageSize !== prep.size) {
       throw new MrnError(
@@ -230,6 +245,7 @@ export async function crossValidate(
     return { report, models, failed: extracted.failed, backbone: info, modelConfig, seconds, outDir };
   } finally {
     if (!io.backbone) resolved.dispose();
+    lock?.release();
   }
 }
 
