@@ -93,8 +93,11 @@ export function fsyncDir(dir: string, layer: FileLayer = current): void {
   let fd: number;
   try {
     fd = layer.openSync(dir, 'r');
-  } catch {
-    return; // e.g. Windows: folders cannot be opened for fsync; renames are durable there anyway
+  } catch (e) {
+    // Windows: folders cannot be opened for fsync (EISDIR/EPERM/EACCES); renames are durable there anyway.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'EPERM' || code === 'EACCES') return;
+    throw e;
   }
   try {
     layer.fsyncSync(fd);

@@ -6,9 +6,10 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MrnError } from '../errors.js';
+import { writeError, writeFileAtomic } from './atomic-write.js';
 import { validateWeightSpecs } from './weight-specs.js';
 
 /** Options of {@link fileSystemIO}. */
@@ -29,12 +30,6 @@ export function concatWeightData(data: ArrayBuffer | ArrayBuffer[] | undefined):
     offset += b.byteLength;
   }
   return out.buffer;
-}
-
-async function writeAtomically(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
 }
 
 /**
@@ -77,11 +72,12 @@ export function fileSystemIO(dir: string, options: FileSystemIOOptions = {}): tf
       }
       try {
         await mkdir(dir, { recursive: true });
-        await writeAtomically(path.join(dir, weightsFileName), weightData);
-        await writeAtomically(modelPath, JSON.stringify(json));
       } catch (cause) {
-        throw new MrnError('E_IO', `fileSystemIO: cannot write the model to ${dir}`, { file: dir, cause });
+        throw writeError(dir, cause, 'fileSystemIO: cannot create');
       }
+      // Each file atomically (temporary name, fsync, rename): E_IO names the file that failed.
+      writeFileAtomic(path.join(dir, weightsFileName), weightData);
+      writeFileAtomic(modelPath, JSON.stringify(json));
       return {
         modelArtifactsInfo: {
           dateSaved: new Date(),

@@ -35,6 +35,7 @@ import { extractFeatures, type FailedCase } from './feature-extraction.js';
 import type { BootstrapOptions } from './metrics.js';
 import { rocCurve } from './metrics.js';
 import { type TrainOptions, resolveTrainOptions, trainOnFeatures } from './trainer.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 
 /** Everything a training run is configured by. Every field has a documented default. */
 export interface MrnRunConfig {
@@ -271,7 +272,7 @@ function writeRunOutputs(
     backbone: r.info,
     preprocessing: r.preprocessing,
   };
-  fs.writeFileSync(path.join(outDir, 'model.json'), JSON.stringify(manifest, null, 2));
+  writeFileAtomic(path.join(outDir, 'model.json'), JSON.stringify(manifest, null, 2));
   const metrics = {
     mrnVersion: MRN_VERSION,
     k: r.k,
@@ -294,7 +295,7 @@ function writeRunOutputs(
       metrics: f.metrics,
     })),
   };
-  fs.writeFileSync(path.join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2));
+  writeFileAtomic(path.join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2));
   const plots = path.join(outDir, 'plots');
   fs.mkdirSync(plots, { recursive: true });
   const records: EpochRecord[] = [];
@@ -302,11 +303,11 @@ function writeRunOutputs(
     const log = path.join(outDir, path.dirname(m), 'epochs.jsonl');
     if (fs.existsSync(log)) records.push(...readEpochLog(log));
   }
-  if (records.length) fs.writeFileSync(path.join(plots, 'training-curves.svg'), trainingCurvesSvg(records));
+  if (records.length) writeFileAtomic(path.join(plots, 'training-curves.svg'), trainingCurvesSvg(records));
   if (r.report) {
     const labels = r.report.predictions.map((p) => p.label);
     if (labels.includes(0) && labels.includes(1)) {
-      fs.writeFileSync(
+      writeFileAtomic(
         path.join(plots, 'roc.svg'),
         rocSvg(
           [
