@@ -172,11 +172,11 @@ describe('checkpoint files under fuzzing', () => {
             }
           },
         ),
-        fuzzParams(150),
+        fuzzParams(300),
       );
       expect(readCheckpointMeta(ckpt).epoch).toBe(3);
     },
-    fuzzTimeout(150, 60),
+    fuzzTimeout(300, 60),
   );
 
   it(
@@ -196,10 +196,10 @@ describe('checkpoint files under fuzzing', () => {
             await readAll(file);
           },
         ),
-        fuzzParams(400),
+        fuzzParams(1000),
       );
     },
-    fuzzTimeout(400, 60),
+    fuzzTimeout(1000, 60),
   );
 
   it(
@@ -218,9 +218,9 @@ describe('checkpoint files under fuzzing', () => {
           fs.writeFileSync(path.join(ckpt, file), jsonFieldMutation(text, pick, value, deep));
           await readAll(file);
         }),
-        fuzzParams(300),
+        fuzzParams(700),
       );
     },
-    fuzzTimeout(300, 60),
+    fuzzTimeout(700, 60),
   );
 });
