@@ -160,7 +160,7 @@ describe('mrn train killed with SIGKILL and rerun', () => {
     console.log(`reference ${T} ms, ${writes} writes; kills:\n${log.join('\n')}\nfinal rerun ${final.ms} ms`);
     expect(log.filter((l) => l.includes('SIGKILL')).length).toBeGreaterThanOrEqual(5);
     const expected = fingerprint(REF);
-    expect(Object.keys(expected).length).toBeGreaterThan(12); // checkpoints, logs, metrics, predictions
+    expect(Object.keys(expected).length).toBeGreaterThanOrEqual(12); // checkpoints, logs, metrics, predictions
     expect(fingerprint(RUN)).toEqual(expected);
     expect(fs.existsSync(path.join(RUN, '.mrn-lock'))).toBe(false);
   }, 900_000);
