@@ -109,15 +109,29 @@ export function fsyncDir(dir: string, layer: FileLayer = current): void {
   }
 }
 
+/** Options of {@link writeFileAtomic} and {@link writeFileDurable}. */
+export interface WriteFileOptions {
+  /**
+   * fsync the file (and, for {@link writeFileAtomic}, its folder). Default true. False keeps the
+   * temporary name + rename (no torn file under the real name after a process crash) but not
+   * durability across a power loss: for scratch files that a later run never reads (spill files).
+   */
+  fsync?: boolean;
+}
+
 /** Writes `data` to `file` and fsyncs it (no rename: for files inside a folder that is renamed later). */
-export function writeFileDurable(file: string, data: Uint8Array | string): void {
+export function writeFileDurable(
+  file: string,
+  data: Uint8Array | string,
+  options: WriteFileOptions = {},
+): void {
   const layer = current;
   const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
   try {
     const fd = layer.openSync(file, 'w');
     try {
       writeAll(layer, fd, bytes);
-      layer.fsyncSync(fd);
+      if (options.fsync !== false) layer.fsyncSync(fd);
     } finally {
       layer.closeSync(fd);
     }
@@ -131,11 +145,15 @@ export function writeFileDurable(file: string, data: Uint8Array | string): void 
  * folder. On failure the temporary file is removed, `file` keeps its previous content, and an `E_IO`
  * {@link MrnError} names `file` and the reason (e.g. `ENOSPC`).
  */
-export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+export function writeFileAtomic(
+  file: string,
+  data: Uint8Array | string,
+  options: WriteFileOptions = {},
+): void {
   const layer = current;
   const tmp = temporaryName(file);
   try {
-    writeFileDurable(tmp, data);
+    writeFileDurable(tmp, data, options);
     layer.renameSync(tmp, file);
   } catch (e) {
     try {
@@ -145,6 +163,7 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
     }
     throw writeError(file, (e as MrnError).cause ?? e);
   }
+  if (options.fsync === false) return;
   try {
     fsyncDir(path.dirname(file), layer);
   } catch (e) {

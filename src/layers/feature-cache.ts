@@ -255,10 +255,12 @@ export class FeatureCache {
       if (this.memoryBytes <= this.maxMemoryBytes) break;
       if (id === keep || !entry.data) continue;
       const file = path.join(this.spillDir, `${createHash('sha1').update(id).digest('hex')}.bin`);
-      // Checksummed and atomic: a torn or damaged spill file is detected on read, never trusted.
+      // Checksummed and atomic: a torn or damaged spill file is detected on read, never trusted. No
+      // fsync: spill files live only as long as this cache (a later run never reads them).
       writeFileAtomic(
         file,
         encodeChecksummed(new Uint8Array(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength)),
+        { fsync: false },
       );
       entry.file = file;
       entry.data = null;
