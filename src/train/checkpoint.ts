@@ -270,7 +270,12 @@ export function verifyCheckpoint(dir: string, meta: Pick<CheckpointMeta, 'format
     );
   }
   const expected = new Map<string, string>();
-  for (const line of fs.readFileSync(listFile, 'utf8').split('\n')) {
+  const text = fs.readFileSync(listFile, 'utf8');
+  // Every line ends with a newline: a list without its last one was cut short.
+  if (!text.endsWith('\n')) {
+    throw new MrnError('E_CHECKPOINT', `${CHECKPOINT_CHECKSUMS_FILE} is truncated`, { file: listFile });
+  }
+  for (const line of text.split('\n')) {
     if (line === '') continue;
     const m = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
     if (!m)

@@ -72,6 +72,17 @@ describe('crash safety of run files', () => {
     expect(() => readCheckpointMeta(dir)).toThrow(/stray\.bin is not in checksums\.sha256/);
   });
 
+  it('a checksum list cut short by one byte (its last newline) is refused (fuzzer finding)', async () => {
+    const dir = path.join(root, 'cut-list');
+    await save(dir, 1);
+    const list = path.join(dir, 'checksums.sha256');
+    const text = fs.readFileSync(list, 'utf8');
+    fs.writeFileSync(list, text.slice(0, -1));
+    expect(() => readCheckpointMeta(dir)).toThrow(
+      expect.objectContaining({ code: 'E_CHECKPOINT', file: list }),
+    );
+  });
+
   it('an epoch log whose last append was cut by a crash reads without that line', () => {
     const file = path.join(root, 'epochs.jsonl');
     writeFileAtomic(file, '{"epoch":1,"trainLoss":0.5}\n{"epoch":2,"trai');
