@@ -176,7 +176,7 @@ describe('checkpoint files under fuzzing', () => {
       );
       expect(readCheckpointMeta(ckpt).epoch).toBe(3);
     },
-    fuzzTimeout(300, 60),
+    fuzzTimeout(300, 200),
   );
 
   it(
