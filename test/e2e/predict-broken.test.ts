@@ -16,7 +16,8 @@ let run: string;
 let data: string;
 
 beforeAll(async () => {
-  process.env.MRN_BACKEND = 'wasm';
+  // cpu: no wasm worker threads competing with the other e2e test's on 2 cores.
+  process.env.MRN_BACKEND = 'cpu';
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-predict-broken-'));
   const train = path.join(root, 'train');
   const t = await makeSyntheticCohort({ outDir: train, cases: 6, seed: 4, fov: 'small' });
