@@ -16,10 +16,12 @@ export const MRN_ERROR_CODES = {
   E_USAGE: 2,
   /** A file or folder that should exist does not. */
   E_FILE_NOT_FOUND: 3,
-  /** A file could not be read (permissions, I/O). */
+  /** A file could not be read or written (permissions, I/O error, full disk). */
   E_IO: 3,
   /** A symlink (case folder or file) points nowhere: its target is missing, or links form a loop. */
   E_LINK_BROKEN: 3,
+  /** A run folder is in use by another live process (the error names its pid). */
+  E_RUN_LOCKED: 3,
   /** A NIfTI file ends before its header or voxel data does. */
   E_NIFTI_TRUNCATED: 4,
   /** A NIfTI file is malformed (bad magic, header fields out of range, corrupt gzip). */
@@ -28,6 +30,8 @@ export const MRN_ERROR_CODES = {
   E_NIFTI_UNSUPPORTED: 4,
   /** A safetensors file is malformed or lies about its sizes. */
   E_SAFETENSORS_INVALID: 4,
+  /** A cache file mrn wrote earlier is damaged (checksum, length or format mismatch); it is never trusted. */
+  E_CACHE_CORRUPT: 4,
   /** Volumes that must share a voxel grid (QSM, NM, masks) do not. */
   E_GRID_MISMATCH: 5,
   /** Voxel data holds NaN or Inf where the chosen policy rejects them. */

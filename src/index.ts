@@ -166,11 +166,16 @@ export {
   writeCheckpoint,
   readCheckpointMeta,
   restoreOptimizerState,
+  verifyCheckpoint,
+  recoverCheckpoint,
   CHECKPOINT_FORMAT_VERSION,
+  CHECKPOINT_CHECKSUMS_FILE,
   type CheckpointBackbone,
   type CheckpointMeta,
   type CheckpointContents,
 } from './train/checkpoint.js';
+export * from './train/run-lock.js';
+export { writeFileAtomic, setFileLayer, nodeFileLayer, type FileLayer } from './io/atomic-write.js';
 export { linePanel, svgDocument, type LinePanelOptions } from './plots/svg.js';
 export { encodePngRgb, pngDataUri } from './plots/png.js';
 export * from './plots/training-curves.js';

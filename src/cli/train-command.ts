@@ -69,8 +69,12 @@ OUT/fold-i/epochs.jsonl (one JSON line per epoch), OUT/metrics.json (per-fold an
 balanced accuracy, AUC, sensitivity, specificity with bootstrap 95% CIs), OUT/cv-predictions.csv and
 OUT/plots/{training-curves,roc}.svg.
 
+One run writes to OUT at a time: OUT/.mrn-lock names the running process; a second 'mrn train' on
+the same OUT is refused (naming that pid), and a lock left by a killed run is taken over.
+
 Exit codes: 0 trained (skipped cases are listed on stderr and in metrics.json), 2 usage, 3 missing
-data, 5 too few usable cases, 6 a checkpoint in OUT belongs to other settings, 7 backend.`,
+data, a write that failed (disk full) or OUT in use by another run, 5 too few usable cases, 6 a
+checkpoint in OUT belongs to other settings or is damaged, 7 backend.`,
   async run(argv, io) {
     const { values } = parseCommandArgs('train', argv, {
       data: { type: 'string' },

@@ -7,21 +7,24 @@
  * version, the case id, a fingerprint of each input file (size + modification time, or the content
  * hash with `validate: 'hash'`), and every resolved preprocessing option including the full ROI
  * definitions. Anything changing gives a new key, so a stale entry is never read; older entries of
- * the same case are deleted when a new one is written. Files are written to a temporary name and
- * renamed, so a crashed run never leaves a half-written entry under a valid name; unreadable entries
- * are treated as misses and rebuilt.
+ * the same case are deleted when a new one is written. Files are written to a temporary name, fsynced
+ * and renamed, so a crashed run never leaves a half-written entry under a valid name; every entry
+ * carries a SHA-256 of its bytes (see `io/checksummed`), and a damaged one is reported
+ * (`missReason: 'unreadable'`) and rebuilt, never trusted.
  *
- * Format (little-endian): magic `MRNROI\0\0`, uint32 format version, uint32 header length, UTF-8 JSON
+ * Format (little-endian, inside the checksummed envelope): magic `MRNROI\0\0`, uint32 format version, uint32 header length, UTF-8 JSON
  * header (key, case, per-ROI geometry/report and byte ranges), then the body (zlib-deflated unless
  * `compress: false`) holding per ROI the float32 slices, the masks (uint8 when every class id < 256,
  * else int32) and the uint8 valid flags.
  */
 
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { MrnError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
+import { decodeChecksummed, encodeChecksummed } from '../io/checksummed.js';
 import {
   preprocessCase,
   resolvePreprocessOptions,
@@ -34,7 +37,7 @@ import {
 } from './pdcad.js';
 
 /** Bump when the layout or the meaning of cached bytes changes: every older entry becomes a miss. */
-export const ROI_CACHE_FORMAT_VERSION = 1;
+export const ROI_CACHE_FORMAT_VERSION = 2;
 
 const MAGIC = Buffer.from('MRNROI\0\0', 'latin1');
 
@@ -160,7 +163,30 @@ export function encodeRoiCacheEntry(result: PreprocessedCase, key: string, compr
   MAGIC.copy(fixed, 0);
   fixed.writeUInt32LE(ROI_CACHE_FORMAT_VERSION, 8);
   fixed.writeUInt32LE(json.length, 12);
-  return Buffer.concat([fixed, json, stored]);
+  return encodeChecksummed(Buffer.concat([fixed, json, stored]));
+}
+
+const isPositiveInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 1;
+
+/** The header fields the decoder computes sizes from: anything else is a damaged entry. */
+function isValidHeader(h: unknown): h is Header & { compressed: boolean; bodyBytes: number } {
+  if (h === null || typeof h !== 'object') return false;
+  const header = h as Record<string, unknown>;
+  return (
+    typeof header.caseId === 'string' &&
+    typeof header.compressed === 'boolean' &&
+    Number.isSafeInteger(header.bodyBytes) &&
+    (header.bodyBytes as number) >= 0 &&
+    Array.isArray(header.rois) &&
+    header.rois.every(
+      (r: unknown) =>
+        r !== null &&
+        typeof r === 'object' &&
+        isPositiveInt((r as HeaderRoi).depth) &&
+        isPositiveInt((r as HeaderRoi).size) &&
+        ((r as HeaderRoi).maskBytes === 1 || (r as HeaderRoi).maskBytes === 4),
+    )
+  );
 }
 
 /**
@@ -169,7 +195,8 @@ export function encodeRoiCacheEntry(result: PreprocessedCase, key: string, compr
  */
 export function decodeRoiCacheEntry(bytes: Uint8Array, expectedKey?: string): PreprocessedCase | undefined {
   try {
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const inner = decodeChecksummed(bytes, '<roi cache entry>');
+    const buf = Buffer.from(inner.buffer, inner.byteOffset, inner.byteLength);
     if (buf.length < 16 || !buf.subarray(0, 8).equals(MAGIC)) return undefined;
     if (buf.readUInt32LE(8) !== ROI_CACHE_FORMAT_VERSION) return undefined;
     const jsonLen = buf.readUInt32LE(12);
@@ -178,8 +205,12 @@ export function decodeRoiCacheEntry(bytes: Uint8Array, expectedKey?: string): Pr
       bodyBytes: number;
     };
     if (expectedKey !== undefined && header.key !== expectedKey) return undefined;
+    if (!isValidHeader(header)) return undefined;
     const stored = buf.subarray(16 + jsonLen);
-    const body = header.compressed ? inflateSync(stored) : stored;
+    // The header bounds the inflated size: a damaged stream cannot make it allocate more.
+    const body = header.compressed
+      ? inflateSync(stored, { maxOutputLength: Math.max(1, header.bodyBytes) })
+      : stored;
     if (body.length !== header.bodyBytes) return undefined;
     let off = 0;
     const take = (n: number) => {
@@ -241,9 +272,7 @@ export async function preprocessCaseCached(
   const result = await preprocessCase(c, options);
   try {
     await mkdir(cache.dir, { recursive: true });
-    const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    await writeFile(tmp, encodeRoiCacheEntry(result, key, cache.compress ?? true));
-    await rename(tmp, path);
+    writeFileAtomic(path, encodeRoiCacheEntry(result, key, cache.compress ?? true));
     for (const name of await readdir(cache.dir)) {
       if (name.startsWith(prefix) && name.endsWith('.mrnroi') && join(cache.dir, name) !== path) {
         await rm(join(cache.dir, name), { force: true });

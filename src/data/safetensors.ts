@@ -161,7 +161,7 @@ export function parseSafetensorsHeader(
     }
     const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (v === null || typeof v !== 'object') throw invalid(file, `tensor '${name}': entry is not an object`);
-    if (typeof v.dtype !== 'string' || !(v.dtype in ITEM_SIZE)) {
+    if (typeof v.dtype !== 'string' || !Object.hasOwn(ITEM_SIZE, v.dtype)) {
       throw invalid(file, `tensor '${name}': unsupported dtype ${JSON.stringify(v.dtype)}`, {
         tensor: name,
         supported: Object.keys(ITEM_SIZE),

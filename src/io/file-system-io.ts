@@ -6,9 +6,11 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MrnError } from '../errors.js';
+import { writeError, writeFileAtomic } from './atomic-write.js';
+import { validateWeightSpecs } from './weight-specs.js';
 
 /** Options of {@link fileSystemIO}. */
 export interface FileSystemIOOptions {
@@ -28,12 +30,6 @@ export function concatWeightData(data: ArrayBuffer | ArrayBuffer[] | undefined):
     offset += b.byteLength;
   }
   return out.buffer;
-}
-
-async function writeAtomically(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
 }
 
 /**
@@ -76,11 +72,12 @@ export function fileSystemIO(dir: string, options: FileSystemIOOptions = {}): tf
       }
       try {
         await mkdir(dir, { recursive: true });
-        await writeAtomically(path.join(dir, weightsFileName), weightData);
-        await writeAtomically(modelPath, JSON.stringify(json));
       } catch (cause) {
-        throw new MrnError('E_IO', `fileSystemIO: cannot write the model to ${dir}`, { file: dir, cause });
+        throw writeError(dir, cause, 'fileSystemIO: cannot create');
       }
+      // Each file atomically (temporary name, fsync, rename): E_IO names the file that failed.
+      writeFileAtomic(path.join(dir, weightsFileName), weightData);
+      writeFileAtomic(modelPath, JSON.stringify(json));
       return {
         modelArtifactsInfo: {
           dateSaved: new Date(),
@@ -112,11 +109,24 @@ export function fileSystemIO(dir: string, options: FileSystemIOOptions = {}): tf
           cause,
         });
       }
-      const weightSpecs: tf.io.WeightsManifestEntry[] = [];
+      const bad = (what: string) =>
+        new MrnError('E_CHECKPOINT', `fileSystemIO: ${modelPath} ${what}`, { file: modelPath });
+      if (json === null || typeof json !== 'object' || Array.isArray(json)) throw bad('is not a JSON object');
+      const manifest = json.weightsManifest ?? [];
+      if (!Array.isArray(manifest)) throw bad('has a weightsManifest that is not a list');
+      const specs: unknown[] = [];
       const buffers: Uint8Array[] = [];
-      for (const group of json.weightsManifest ?? []) {
-        weightSpecs.push(...group.weights);
-        for (const p of group.paths) {
+      for (const group of manifest as unknown[]) {
+        const g = group as { paths?: unknown; weights?: unknown } | null;
+        if (g === null || typeof g !== 'object' || !Array.isArray(g.paths) || !Array.isArray(g.weights)) {
+          throw bad('has a weightsManifest group without paths and weights lists');
+        }
+        specs.push(...(g.weights as unknown[]));
+        for (const p of g.paths as unknown[]) {
+          // Weights live beside model.json: a path that leaves the folder is refused, not followed.
+          if (typeof p !== 'string' || path.isAbsolute(p) || path.normalize(p).startsWith('..')) {
+            throw bad(`names weights file ${JSON.stringify(p)} outside its folder`);
+          }
           const file = path.join(dir, p);
           try {
             buffers.push(await readFile(file));
@@ -129,6 +139,7 @@ export function fileSystemIO(dir: string, options: FileSystemIOOptions = {}): tf
         }
       }
       const total = buffers.reduce((n, b) => n + b.byteLength, 0);
+      const weightSpecs = validateWeightSpecs(specs, total, modelPath);
       const weightData = new Uint8Array(total);
       let offset = 0;
       for (const b of buffers) {

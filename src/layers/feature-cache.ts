@@ -8,9 +8,11 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { MrnError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
+import { decodeChecksummed, encodeChecksummed } from '../io/checksummed.js';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
 import type { RoiFeatureInput } from './types.js';
 
@@ -164,9 +166,7 @@ export class FeatureCache {
     if (!entry) return undefined;
     let data = entry.data;
     if (!data) {
-      const bytes = readFileSync(entry.file!);
-      const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-      data = this.precision === 'float16' ? new Uint16Array(copy) : new Float32Array(copy);
+      data = this.readSpilled(key, entry);
     } else {
       this.entries.delete(id); // re-insert: most recently used last
       this.entries.set(id, entry);
@@ -176,6 +176,44 @@ export class FeatureCache {
       cls: joined.slice(0, entry.dim),
       patch: joined.slice(entry.dim),
     };
+  }
+
+  /**
+   * Reads a spilled entry back, verifying its checksum and size. A damaged file is never trusted: the
+   * entry is dropped (so a rebuild can put it again) and `E_CACHE_CORRUPT` names the file.
+   */
+  private readSpilled(key: FeatureKey, entry: Entry): Float32Array | Uint16Array {
+    const file = entry.file!;
+    let payload: Uint8Array;
+    try {
+      let bytes: Uint8Array;
+      try {
+        bytes = readFileSync(file);
+      } catch (cause) {
+        throw new MrnError(
+          'E_CACHE_CORRUPT',
+          `feature cache file is unreadable: ${(cause as Error).message}`,
+          {
+            file,
+            caseId: key.caseId,
+            cause,
+          },
+        );
+      }
+      payload = decodeChecksummed(bytes, file);
+      if (payload.byteLength !== entry.bytes) {
+        throw new MrnError(
+          'E_CACHE_CORRUPT',
+          `feature cache file holds ${payload.byteLength} bytes, the entry has ${entry.bytes}`,
+          { file, caseId: key.caseId },
+        );
+      }
+    } catch (error) {
+      this.delete(key);
+      throw error;
+    }
+    const copy = payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength);
+    return this.precision === 'float16' ? new Uint16Array(copy) : new Float32Array(copy);
   }
 
   /** Removes a slice. Returns whether it was cached. */
@@ -217,7 +255,13 @@ export class FeatureCache {
       if (this.memoryBytes <= this.maxMemoryBytes) break;
       if (id === keep || !entry.data) continue;
       const file = path.join(this.spillDir, `${createHash('sha1').update(id).digest('hex')}.bin`);
-      writeFileSync(file, new Uint8Array(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength));
+      // Checksummed and atomic: a torn or damaged spill file is detected on read, never trusted. No
+      // fsync: spill files live only as long as this cache (a later run never reads them).
+      writeFileAtomic(
+        file,
+        encodeChecksummed(new Uint8Array(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength)),
+        { fsync: false },
+      );
       entry.file = file;
       entry.data = null;
       this.memoryBytes -= entry.bytes;

@@ -122,6 +122,51 @@ function findCaseFiles(dir: string): Record<PdcadFileRole, string> {
   return files;
 }
 
+/**
+ * Reads and validates a run folder's ensemble manifest (`model.json` written by `mrn train`).
+ * Returns undefined when the file is JSON but not an ensemble manifest (a single model's
+ * `model.json`). Throws `E_CHECKPOINT` naming the file when it is not JSON, lists no members, names a
+ * member outside the run folder, or lacks the backbone record.
+ */
+export function readEnsembleManifest(file: string): EnsembleManifest | undefined {
+  let m: unknown;
+  try {
+    m = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (cause) {
+    throw new MrnError('E_CHECKPOINT', `ensemble manifest is not valid JSON: ${(cause as Error).message}`, {
+      file,
+      cause,
+    });
+  }
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) {
+    throw new MrnError('E_CHECKPOINT', 'ensemble manifest is not a JSON object', { file });
+  }
+  const manifest = m as Partial<EnsembleManifest>;
+  if (manifest.format !== 'mrn-ensemble') return undefined;
+  const members = manifest.members as unknown;
+  if (!Array.isArray(members) || members.length === 0) {
+    throw new MrnError('E_CHECKPOINT', 'ensemble manifest lists no members', { file });
+  }
+  for (const p of members as unknown[]) {
+    if (typeof p !== 'string' || p === '' || path.isAbsolute(p) || path.normalize(p).startsWith('..')) {
+      throw new MrnError(
+        'E_CHECKPOINT',
+        `ensemble member ${JSON.stringify(p)} is not a folder inside the run`,
+        {
+          file,
+        },
+      );
+    }
+  }
+  const b = manifest.backbone as unknown as Record<string, unknown> | null | undefined;
+  if (b === null || typeof b !== 'object' || typeof b.kind !== 'string' || typeof b.sha256 !== 'string') {
+    throw new MrnError('E_CHECKPOINT', 'ensemble manifest lacks the backbone record { kind, sha256 }', {
+      file,
+    });
+  }
+  return manifest as EnsembleManifest;
+}
+
 function resolveMembers(dir: string): {
   members: string[];
   backbone: CheckpointBackbone;
@@ -130,11 +175,8 @@ function resolveMembers(dir: string): {
 } {
   const manifestFile = path.join(dir, 'model.json');
   if (fs.existsSync(manifestFile)) {
-    const m = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as EnsembleManifest;
-    if (m.format === 'mrn-ensemble') {
-      if (!Array.isArray(m.members) || m.members.length === 0) {
-        throw new MrnError('E_CHECKPOINT', 'ensemble manifest lists no members', { file: manifestFile });
-      }
+    const m = readEnsembleManifest(manifestFile);
+    if (m) {
       return {
         members: m.members.map((p) => path.join(dir, p)),
         backbone: m.backbone,

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MrnError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 
 /** One case's outcome. */
 export interface CasePredictionRow {
@@ -46,7 +47,7 @@ export function writePredictionCsv(predPath: string, rows: readonly CasePredicti
   }
   fs.mkdirSync(path.dirname(path.resolve(predPath)), { recursive: true });
   const ok = rows.filter((r) => r.status === 'ok');
-  fs.writeFileSync(
+  writeFileAtomic(
     predPath,
     ['case,pred', ...ok.map((r) => `${csvField(r.caseId)},${r.pred}`)].join('\n') + '\n',
   );
@@ -60,6 +61,6 @@ export function writePredictionCsv(predPath: string, rows: readonly CasePredicti
       csvField((r.error ?? '').replace(/\s+/g, ' ').trim()),
     ].join(','),
   );
-  fs.writeFileSync(details, ['case,pred,prob_pd,status,error', ...lines].join('\n') + '\n');
+  writeFileAtomic(details, ['case,pred,prob_pd,status,error', ...lines].join('\n') + '\n');
   return details;
 }

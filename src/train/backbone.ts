@@ -21,6 +21,7 @@ import { OnnxVitEncoder } from '../layers/vit/onnx-encoder.js';
 import { VisionTransformer, vitWeightShapes } from '../layers/vit/vision-transformer.js';
 import type { VitPresetName } from '../layers/vit/vit-config.js';
 import { type CheckpointBackbone, sha256File } from './checkpoint.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 
 /** The default backbone when none is given: a small random ViT (patch 14, E = 64, 3 blocks, 4 heads). */
 export const DEFAULT_RANDOM_BACKBONE: { preset: VitPresetName; seed: number } = Object.freeze({
@@ -80,8 +81,8 @@ export async function saveVitWeights(vit: VisionTransformer, dir: string, preset
     names.map((n) => ({ name: n, tensor: vit.weightByName(n).read() })),
   );
   const file = path.join(dir, 'backbone.bin');
-  fs.writeFileSync(file, new Uint8Array(data as ArrayBuffer));
-  fs.writeFileSync(
+  writeFileAtomic(file, new Uint8Array(data as ArrayBuffer));
+  writeFileAtomic(
     path.join(dir, 'backbone.json'),
     JSON.stringify({ preset, config: vit.vitConfig, specs }, null, 1),
   );

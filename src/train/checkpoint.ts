@@ -11,9 +11,13 @@
  * model/              the model, written by saveModel
  * optimizer.json      optimiser class, config and weight specs
  * optimizer.bin       optimiser slot values (tf.io.encodeWeights)
+ * checksums.sha256    SHA-256 of every other file (sha256sum format), written last
  * ```
- * Writes go to a temporary sibling folder renamed into place at the end, so a crash mid-write leaves
- * the previous checkpoint intact.
+ * Writes go to a temporary sibling folder (every file fsynced, then the folder) renamed into place at
+ * the end, so a crash mid-write leaves the previous checkpoint intact ({@link recoverCheckpoint}
+ * repairs the instant between the two renames of the swap). Readers verify the checksums: a damaged
+ * checkpoint is refused with `E_CHECKPOINT` naming the file, never trusted. A failed write (full disk,
+ * I/O error) gives `E_IO` naming the file and leaves the previous checkpoint as it was.
  */
 
 import * as tf from '@tensorflow/tfjs';
@@ -23,6 +27,8 @@ import path from 'node:path';
 import { MrnError } from '../errors.js';
 import type { RngState } from '../rng.js';
 import { MRN_VERSION } from '../version.js';
+import { fileLayer, fsyncDir, writeError, writeFileDurable } from '../io/atomic-write.js';
+import { validateWeightSpecs } from '../io/weight-specs.js';
 import type { EarlyStoppingState } from './early-stopping.js';
 
 /** A named tensor, as tfjs optimisers' getWeights returns them. */
@@ -32,7 +38,10 @@ interface NamedTensor {
 }
 
 /** The checkpoint format version this code writes; readers refuse newer ones. */
-export const CHECKPOINT_FORMAT_VERSION = 1;
+export const CHECKPOINT_FORMAT_VERSION = 2;
+
+/** Lists the SHA-256 of every file of a checkpoint (format 2 on), `sha256sum -c` compatible. */
+export const CHECKPOINT_CHECKSUMS_FILE = 'checksums.sha256';
 
 /** Which slice-encoder backbone a model was trained on. */
 export interface CheckpointBackbone {
@@ -153,8 +162,8 @@ async function saveOptimizerState(optimizer: tf.Optimizer, dir: string): Promise
     data instanceof ArrayBuffer
       ? new Uint8Array(data)
       : new Uint8Array(await new Blob(data as ArrayBuffer[]).arrayBuffer());
-  fs.writeFileSync(path.join(dir, 'optimizer.bin'), bytes);
-  fs.writeFileSync(
+  writeFileDurable(path.join(dir, 'optimizer.bin'), bytes);
+  writeFileDurable(
     path.join(dir, 'optimizer.json'),
     JSON.stringify({ className: optimizer.getClassName(), config: optimizer.getConfig(), specs }, null, 1),
   );
@@ -177,29 +186,163 @@ export async function writeCheckpoint(
     createdAt: new Date().toISOString(),
     ...meta,
   };
-  const tmp = `${dir}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(path.join(tmp, 'model'), { recursive: true });
+  const tmp = `${dir}${TMP_TAG}${process.pid}`;
+  const layer = fileLayer();
   try {
+    layer.rmSync(tmp, { recursive: true, force: true });
+    layer.mkdirSync(path.join(tmp, 'model'), { recursive: true });
     await contents.saveModel(path.join(tmp, 'model'));
     if (contents.optimizer) await saveOptimizerState(contents.optimizer, tmp);
-    fs.writeFileSync(path.join(tmp, 'checkpoint.json'), JSON.stringify(full, null, 2));
+    writeFileDurable(path.join(tmp, 'checkpoint.json'), JSON.stringify(full, null, 2));
+    // Written last: a folder with a complete checksum list is a complete checkpoint.
+    writeFileDurable(path.join(tmp, CHECKPOINT_CHECKSUMS_FILE), checksumList(tmp));
+    fsyncDir(path.join(tmp, 'model'), layer);
+    fsyncDir(tmp, layer);
   } catch (error) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw error;
+    try {
+      layer.rmSync(tmp, { recursive: true, force: true });
+    } catch {
+      // the write already failed; a stray temporary folder is removed by the next write or recovery
+    }
+    throw error instanceof MrnError ? error : writeError(tmp, error);
   }
-  const old = `${dir}.old-${process.pid}`;
-  if (fs.existsSync(dir)) fs.renameSync(dir, old);
-  fs.renameSync(tmp, dir);
+  // Swap: the previous checkpoint stays complete under its name until the new one is complete.
+  const old = `${dir}${OLD_TAG}${process.pid}`;
+  try {
+    layer.rmSync(old, { recursive: true, force: true });
+    if (fs.existsSync(dir)) layer.renameSync(dir, old);
+    layer.renameSync(tmp, dir);
+  } catch (error) {
+    // Put the previous checkpoint back if it was moved aside.
+    if (!fs.existsSync(dir) && fs.existsSync(old)) fs.renameSync(old, dir);
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw writeError(dir, error);
+  }
   fs.rmSync(old, { recursive: true, force: true });
+  try {
+    fsyncDir(path.dirname(dir), layer);
+  } catch (error) {
+    // The new checkpoint is complete in place, but the rename may not be durable yet: say so.
+    throw writeError(dir, error, 'cannot make durable the checkpoint');
+  }
   return full;
 }
 
+const TMP_TAG = '.tmp-';
+const OLD_TAG = '.old-';
+
+/** Relative paths (with '/') of every file under `dir`, sorted. */
+function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) walk(full);
+      else if (e.isFile()) out.push(path.relative(dir, full).split(path.sep).join('/'));
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** `sha256sum` lines for every file of checkpoint folder `dir` (except the list itself). */
+function checksumList(dir: string): string {
+  return listFiles(dir)
+    .filter((f) => f !== CHECKPOINT_CHECKSUMS_FILE)
+    .map((f) => `${sha256File(path.join(dir, f))}  ${f}\n`)
+    .join('');
+}
+
 /**
- * Reads and validates `checkpoint.json` of the checkpoint folder `dir`. Throws `E_FILE_NOT_FOUND`
- * when it is absent and `E_CHECKPOINT` when it is not an mrn checkpoint or is from a newer format.
+ * Verifies every file of checkpoint folder `dir` against its `checksums.sha256` (checkpoints of
+ * format 2 on; format 1 had none and is accepted as is). Throws `E_CHECKPOINT` naming the first file
+ * that is missing, extra or changed, so a damaged checkpoint is refused, never trusted.
  */
-export function readCheckpointMeta(dir: string): CheckpointMeta {
+export function verifyCheckpoint(dir: string, meta: Pick<CheckpointMeta, 'formatVersion'>): void {
+  const listFile = path.join(dir, CHECKPOINT_CHECKSUMS_FILE);
+  if (meta.formatVersion < 2) return;
+  if (!fs.existsSync(listFile)) {
+    throw new MrnError(
+      'E_CHECKPOINT',
+      `checkpoint lacks its ${CHECKPOINT_CHECKSUMS_FILE}; it is incomplete`,
+      {
+        file: listFile,
+      },
+    );
+  }
+  const expected = new Map<string, string>();
+  const text = fs.readFileSync(listFile, 'utf8');
+  // Every line ends with a newline: a list without its last one was cut short.
+  if (!text.endsWith('\n')) {
+    throw new MrnError('E_CHECKPOINT', `${CHECKPOINT_CHECKSUMS_FILE} is truncated`, { file: listFile });
+  }
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const m = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
+    if (!m)
+      throw new MrnError('E_CHECKPOINT', `damaged line in ${CHECKPOINT_CHECKSUMS_FILE}`, { file: listFile });
+    expected.set(m[2]!, m[1]!);
+  }
+  const present = listFiles(dir).filter((f) => f !== CHECKPOINT_CHECKSUMS_FILE);
+  for (const f of present) {
+    if (!expected.has(f)) {
+      throw new MrnError('E_CHECKPOINT', `checkpoint file ${f} is not in ${CHECKPOINT_CHECKSUMS_FILE}`, {
+        file: path.join(dir, f),
+      });
+    }
+  }
+  for (const [f, sum] of expected) {
+    const file = path.join(dir, f);
+    if (!fs.existsSync(file)) throw new MrnError('E_CHECKPOINT', `checkpoint file ${f} is missing`, { file });
+    if (sha256File(file) !== sum) {
+      throw new MrnError('E_CHECKPOINT', `checkpoint file ${f} is damaged (checksum mismatch)`, { file });
+    }
+  }
+}
+
+/**
+ * Repairs what a crash during {@link writeCheckpoint} can leave next to checkpoint folder `dir`, and
+ * removes leftovers of dead writers. Between the two renames of the swap the folder itself is absent:
+ * the new complete checkpoint (verified) is then moved into place, else the previous one. Call it only
+ * while holding the run folder (see `run-lock`), as the trainer does before resuming.
+ * Returns what it did, for the log.
+ */
+export function recoverCheckpoint(dir: string): string | undefined {
+  const parent = path.dirname(dir);
+  const base = path.basename(dir);
+  if (!fs.existsSync(parent)) return undefined;
+  const siblings = fs
+    .readdirSync(parent)
+    .filter((n) => n.startsWith(base + TMP_TAG) || n.startsWith(base + OLD_TAG));
+  let action: string | undefined;
+  if (!fs.existsSync(dir)) {
+    const complete = (n: string) => {
+      try {
+        verifyCheckpoint(path.join(parent, n), readCheckpointMeta(path.join(parent, n), { verify: false }));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const candidate =
+      siblings.find((n) => n.startsWith(base + TMP_TAG) && complete(n)) ??
+      siblings.find((n) => n.startsWith(base + OLD_TAG) && complete(n));
+    if (candidate) {
+      fs.renameSync(path.join(parent, candidate), dir);
+      action = `restored ${dir} from ${candidate} (a checkpoint write was interrupted)`;
+    }
+  }
+  for (const n of siblings) fs.rmSync(path.join(parent, n), { recursive: true, force: true });
+  return action;
+}
+
+/**
+ * Reads and validates `checkpoint.json` of the checkpoint folder `dir`, and (unless `verify` is false)
+ * every file of the folder against its checksums ({@link verifyCheckpoint}). Throws
+ * `E_FILE_NOT_FOUND` when it is absent and `E_CHECKPOINT` when it is not an mrn checkpoint, is from a
+ * newer format, has fields of the wrong type, or a file is damaged.
+ */
+export function readCheckpointMeta(dir: string, options: { verify?: boolean } = {}): CheckpointMeta {
   const file = path.join(dir, 'checkpoint.json');
   if (!fs.existsSync(file)) {
     throw new MrnError(
@@ -218,13 +361,25 @@ export function readCheckpointMeta(dir: string): CheckpointMeta {
       file,
     });
   }
+  validateCheckpointMeta(meta, file);
+  if (options.verify !== false) verifyCheckpoint(dir, meta);
+  return meta;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Checks every field a reader relies on; throws `E_CHECKPOINT` naming `file` and the field. */
+function validateCheckpointMeta(meta: unknown, file: string): asserts meta is CheckpointMeta {
+  const bad = (what: string) => new MrnError('E_CHECKPOINT', `checkpoint.json: ${what}`, { file });
+  if (!isObject(meta)) throw bad('is not a JSON object');
   if (meta.format !== 'mrn-checkpoint') {
     throw new MrnError('E_CHECKPOINT', `not an mrn checkpoint (format '${String(meta.format)}')`, { file });
   }
-  if (!(meta.formatVersion <= CHECKPOINT_FORMAT_VERSION)) {
+  if (!(typeof meta.formatVersion === 'number' && meta.formatVersion <= CHECKPOINT_FORMAT_VERSION)) {
     throw new MrnError(
       'E_CHECKPOINT',
-      `checkpoint format ${meta.formatVersion} is newer than this mrn (${MRN_VERSION}) reads (${CHECKPOINT_FORMAT_VERSION}); upgrade mrn`,
+      `checkpoint format ${String(meta.formatVersion)} is newer than this mrn (${MRN_VERSION}) reads (${CHECKPOINT_FORMAT_VERSION}); upgrade mrn`,
       { file },
     );
   }
@@ -232,7 +387,34 @@ export function readCheckpointMeta(dir: string): CheckpointMeta {
     if (meta[key] === undefined)
       throw new MrnError('E_CHECKPOINT', `checkpoint.json lacks '${key}'`, { file });
   }
-  return meta;
+  for (const key of ['epoch', 'step'] as const) {
+    const v = meta[key];
+    if (!(Number.isSafeInteger(v) && (v as number) >= 0))
+      throw bad(`'${key}' is ${JSON.stringify(v)}, not a count`);
+  }
+  if (meta.role !== undefined && meta.role !== 'best' && meta.role !== 'last') {
+    throw bad(`'role' is ${JSON.stringify(meta.role)}, not 'best' or 'last'`);
+  }
+  const b = meta.backbone;
+  if (!isObject(b) || typeof b.kind !== 'string' || typeof b.sha256 !== 'string') {
+    throw bad("'backbone' is not { kind, sha256 }");
+  }
+  const r = meta.rngState;
+  if (
+    !isObject(r) ||
+    !Array.isArray(r.s) ||
+    r.s.length !== 4 ||
+    !r.s.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32) ||
+    !(r.spareNormal === undefined || r.spareNormal === null || Number.isFinite(r.spareNormal)) ||
+    !(r.forks === undefined || Number.isSafeInteger(r.forks)) ||
+    !(r.forkBase === undefined || Number.isSafeInteger(r.forkBase))
+  ) {
+    throw bad("'rngState' is not a generator state ({ s: [4 x uint32], spareNormal, forks })");
+  }
+  if (meta.earlyStopping !== undefined && !isObject(meta.earlyStopping))
+    throw bad("'earlyStopping' is not an object");
+  if (meta.metrics !== undefined && !isObject(meta.metrics)) throw bad("'metrics' is not an object");
+  if (meta.extra !== undefined && !isObject(meta.extra)) throw bad("'extra' is not an object");
 }
 
 /**
@@ -253,10 +435,18 @@ export async function restoreOptimizerState(dir: string, optimizer: tf.Optimizer
       },
     );
   }
-  const { className, specs } = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as {
-    className: string;
-    specs: tf.io.WeightsManifestEntry[];
-  };
+  let saved: unknown;
+  try {
+    saved = JSON.parse(fs.readFileSync(jsonFile, 'utf8'));
+  } catch (error) {
+    throw new MrnError('E_CHECKPOINT', `optimizer.json is not valid JSON: ${(error as Error).message}`, {
+      file: jsonFile,
+    });
+  }
+  if (!isObject(saved) || typeof saved.className !== 'string') {
+    throw new MrnError('E_CHECKPOINT', 'optimizer.json does not name an optimiser class', { file: jsonFile });
+  }
+  const className = saved.className;
   if (className !== optimizer.getClassName()) {
     throw new MrnError(
       'E_CHECKPOINT',
@@ -265,6 +455,7 @@ export async function restoreOptimizerState(dir: string, optimizer: tf.Optimizer
     );
   }
   const bytes = fs.readFileSync(binFile);
+  const specs = validateWeightSpecs(saved.specs, bytes.byteLength, jsonFile);
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   const map = tf.io.decodeWeights(buffer, specs);
   const ordered: NamedTensor[] = [];
@@ -273,10 +464,25 @@ export async function restoreOptimizerState(dir: string, optimizer: tf.Optimizer
     if (spec.name.startsWith('__mrn_')) exact[spec.name.slice('__mrn_'.length)] = map[spec.name]!;
     else ordered.push({ name: spec.name, tensor: map[spec.name]! });
   }
-  await optimizer.setWeights(ordered);
-  for (const key of EXACT_OPTIMIZER_SCALARS) {
-    const v = (optimizer as unknown as Record<string, unknown>)[key];
-    if (v instanceof tf.Variable && exact[key]) v.assign(exact[key]);
+  try {
+    if (ordered[0]?.name !== 'iter' || ordered[0].tensor.size !== 1) {
+      throw new MrnError('E_CHECKPOINT', "optimiser state does not start with its step count 'iter'", {
+        file: jsonFile,
+      });
+    }
+    await optimizer.setWeights(ordered);
+    for (const key of EXACT_OPTIMIZER_SCALARS) {
+      const v = (optimizer as unknown as Record<string, unknown>)[key];
+      if (!(v instanceof tf.Variable) || !exact[key]) continue;
+      if (exact[key].size !== v.size || exact[key].dtype !== v.dtype) {
+        throw new MrnError('E_CHECKPOINT', `optimiser scalar ${key} has the wrong shape or dtype`, {
+          file: jsonFile,
+        });
+      }
+      const value = exact[key];
+      tf.tidy(() => v.assign(value.reshape(v.shape)));
+    }
+  } finally {
+    tf.dispose(Object.values(map));
   }
-  tf.dispose(Object.values(map));
 }

@@ -14,6 +14,7 @@ import { type CasePrediction, predictFromFeatures } from './evaluate.js';
 import type { FeatureSource, LabelledCase } from './feature-batch.js';
 import { binaryMetrics, type BinaryMetrics, type BootstrapOptions } from './metrics.js';
 import { type CheckpointContext, trainOnFeatures, type TrainOptions } from './trainer.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 
 /** Settings of {@link crossValidateOnFeatures}. */
 export interface CrossValidationConfig {
@@ -202,7 +203,7 @@ export async function crossValidateOnFeatures(
     const rows = predictions.map(
       (p) => `${p.caseId},${p.label},${p.fold + 1},${p.probPd.toFixed(6)},${p.probPd >= 0.5 ? 1 : 0}`,
     );
-    fs.writeFileSync(
+    writeFileAtomic(
       path.join(io.outDir, 'cv-predictions.csv'),
       ['case,label,fold,prob_pd,pred', ...rows].join('\n') + '\n',
     );

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MrnError } from '../errors.js';
+import { writeError } from '../io/atomic-write.js';
 
 /** One epoch's record. Extra keys are allowed (per-ROI Dice, learning rate, timings). */
 export interface EpochRecord {
@@ -28,17 +29,34 @@ export class EpochLog {
 
   /** Appends one record as a line. */
   append(record: EpochRecord): void {
-    fs.appendFileSync(this.file, `${JSON.stringify(record)}\n`);
+    try {
+      fs.appendFileSync(this.file, `${JSON.stringify(record)}\n`);
+    } catch (error) {
+      throw writeError(this.file, error);
+    }
   }
 }
 
-/** Reads a JSON Lines epoch log. Throws `E_FILE_NOT_FOUND` or `E_INVALID_ARGUMENT` naming the bad line. */
+function isJson(line: string): boolean {
+  try {
+    JSON.parse(line);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a JSON Lines epoch log (a torn last line, left by a crash mid-append, is ignored). Throws `E_FILE_NOT_FOUND` or `E_INVALID_ARGUMENT` naming the bad line. */
 export function readEpochLog(file: string): EpochRecord[] {
   if (!fs.existsSync(file)) throw new MrnError('E_FILE_NOT_FOUND', 'epoch log not found', { file });
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const text = fs.readFileSync(file, 'utf8');
+  const lines = text.split('\n');
   const out: EpochRecord[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
+    // A last line without its newline is an append a crash cut short: that epoch never finished
+    // (its checkpoint was not written), so the record is dropped, not an error.
+    if (i === lines.length - 1 && !isJson(line)) return;
     try {
       const rec = JSON.parse(line) as EpochRecord;
       if (typeof rec.epoch !== 'number') throw new Error('no numeric "epoch"');

@@ -10,6 +10,7 @@
  * OUT/metrics.json         per-fold and pooled metrics with 95% CIs, failed cases, timings, settings
  * OUT/cv-predictions.csv   out-of-fold predictions (k >= 2)
  * OUT/plots/               training-curves.svg, roc.svg
+ * OUT/.mrn-lock            while a run writes there: its pid (see run-lock)
  * ```
  */
 
@@ -28,6 +29,7 @@ import { rocSvg } from '../plots/roc-plot.js';
 import { trainingCurvesSvg } from '../plots/training-curves.js';
 import { MRN_VERSION } from '../version.js';
 import { type ResolvedBackbone, resolveBackbone, saveVitWeights } from './backbone.js';
+import { acquireRunLock } from './run-lock.js';
 import type { CheckpointBackbone } from './checkpoint.js';
 import { crossValidateOnFeatures, type CrossValidationReport, innerSplit } from './cross-validate.js';
 import { readEpochLog, type EpochRecord } from './epoch-log.js';
@@ -35,6 +37,7 @@ import { extractFeatures, type FailedCase } from './feature-extraction.js';
 import type { BootstrapOptions } from './metrics.js';
 import { rocCurve } from './metrics.js';
 import { type TrainOptions, resolveTrainOptions, trainOnFeatures } from './trainer.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 
 /** Everything a training run is configured by. Every field has a documented default. */
 export interface MrnRunConfig {
@@ -134,7 +137,20 @@ export async function crossValidate(
   const variants = config.variants ?? 4;
   const { outDir } = io;
   if (outDir) fs.mkdirSync(outDir, { recursive: true });
-  const resolved = io.backbone ?? (await resolveBackbone(config.backbone));
+  // One writer per run folder: a second run is refused, a dead run's lock is taken over.
+  const lock = outDir ? acquireRunLock(outDir, { command: 'mrn train' }) : undefined;
+  if (lock?.tookOverFrom) {
+    io.log?.(
+      `took over the lock of ${outDir} left by pid ${lock.tookOverFrom.pid}, which is no longer running`,
+    );
+  }
+  let resolved: ResolvedBackbone;
+  try {
+    resolved = io.backbone ?? (await resolveBackbone(config.backbone));
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   try {
     if (resolved.info.imageSize !== undefined && resolved.info.imageSize !== prep.size) {
       throw new MrnError(
@@ -257,6 +273,7 @@ export async function crossValidate(
     return { report, models, failed: extracted.failed, backbone: info, modelConfig, seconds, outDir };
   } finally {
     if (!io.backbone) resolved.dispose();
+    lock?.release();
   }
 }
 
@@ -282,7 +299,7 @@ function writeRunOutputs(
     backbone: r.info,
     preprocessing: r.preprocessing,
   };
-  fs.writeFileSync(path.join(outDir, 'model.json'), JSON.stringify(manifest, null, 2));
+  writeFileAtomic(path.join(outDir, 'model.json'), JSON.stringify(manifest, null, 2));
   const metrics = {
     mrnVersion: MRN_VERSION,
     k: r.k,
@@ -305,7 +322,7 @@ function writeRunOutputs(
       metrics: f.metrics,
     })),
   };
-  fs.writeFileSync(path.join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2));
+  writeFileAtomic(path.join(outDir, 'metrics.json'), JSON.stringify(metrics, null, 2));
   const plots = path.join(outDir, 'plots');
   fs.mkdirSync(plots, { recursive: true });
   const records: EpochRecord[] = [];
@@ -313,11 +330,11 @@ function writeRunOutputs(
     const log = path.join(outDir, path.dirname(m), 'epochs.jsonl');
     if (fs.existsSync(log)) records.push(...readEpochLog(log));
   }
-  if (records.length) fs.writeFileSync(path.join(plots, 'training-curves.svg'), trainingCurvesSvg(records));
+  if (records.length) writeFileAtomic(path.join(plots, 'training-curves.svg'), trainingCurvesSvg(records));
   if (r.report) {
     const labels = r.report.predictions.map((p) => p.label);
     if (labels.includes(0) && labels.includes(1)) {
-      fs.writeFileSync(
+      writeFileAtomic(
         path.join(plots, 'roc.svg'),
         rocSvg(
           [

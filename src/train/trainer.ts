@@ -11,12 +11,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MrnError } from '../errors.js';
 import type { MrnBatch } from '../layers/types.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 import type { MrnObjectiveWeights } from '../losses/objective.js';
 import { createRng } from '../rng.js';
 import { classBalancedBatches } from './balanced-sampler.js';
 import {
   type CheckpointBackbone,
   readCheckpointMeta,
+  recoverCheckpoint,
   restoreOptimizerState,
   writeCheckpoint,
 } from './checkpoint.js';
@@ -230,6 +232,11 @@ export async function trainOnFeatures<M extends CheckpointableModel>(
   const bestDir = outDir ? path.join(outDir, 'best') : undefined;
   const logFile = outDir ? path.join(outDir, 'epochs.jsonl') : undefined;
 
+  // A crash between the two renames of a checkpoint swap leaves the folder aside: put it back.
+  for (const d of [lastDir, bestDir]) {
+    const repaired = d && recoverCheckpoint(d);
+    if (repaired) args.log?.(repaired);
+  }
   if (outDir && lastDir && args.resume !== false && fs.existsSync(path.join(lastDir, 'checkpoint.json'))) {
     const meta = readCheckpointMeta(lastDir);
     const saved = meta.trainConfig as ResolvedTrainOptions;
@@ -261,7 +268,7 @@ export async function trainOnFeatures<M extends CheckpointableModel>(
       ? readEpochLog(logFile).filter((r) => r.epoch <= startEpoch && (r.fold ?? -1) === (args.fold ?? -1))
       : [];
     fs.mkdirSync(outDir!, { recursive: true });
-    fs.writeFileSync(logFile, kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    writeFileAtomic(logFile, kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
     history = kept;
   }
   const epochLog = logFile ? new EpochLog(logFile) : undefined;
