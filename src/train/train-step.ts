@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { MrnError } from '../errors.js';
 import type { MrnBatch, MrnOutputs } from '../layers/types.js';
 import { mrnObjective, type MrnObjectiveWeights } from '../losses/objective.js';
-import { measureStepMemory, pickMicroBatchSize, type StepMemory } from './grad-accumulation.js';
+import { pickMicroBatchSize, type StepMemory } from './grad-accumulation.js';
 import { batchSizeOf, disposeSlicedBatch, objectiveGradients, sliceBatch } from './grad-cache.js';
 
 /** What {@link trainStep} needs of a model: `MultiRoiNet` fits, and so does a user's own composition. */
@@ -73,27 +73,33 @@ export function resolveMicroBatchSize(
 }
 
 /**
- * Measures the peak memory of a training step on `batch` (forward, {@link mrnObjective}, backward) at
- * 1 and 2 samples, split into a per-sample and a fixed part, for {@link TrainStepOptions.stepMemory}.
- * Applies no update. The batch needs labels and at least two samples.
+ * Measures the peak memory of a training step (forward, {@link mrnObjective}, backward) on the first
+ * sample of `batch`, for {@link TrainStepOptions.stepMemory}. Everything the step adds beyond the
+ * tensors already alive is counted per sample (`fixedBytes` 0): an overestimate, so the micro-batch
+ * chosen from it errs on the small side, at the cost of one single-sample step. Applies no update.
  */
 export async function measureTrainStepMemory(
   model: TrainableModel,
   batch: MrnBatch,
   weights?: MrnObjectiveWeights,
 ): Promise<StepMemory> {
-  if (!batch.labels || batchSizeOf(batch) < 2) {
-    throw new MrnError('E_INVALID_ARGUMENT', 'measureTrainStepMemory: needs a labelled batch of at least 2');
+  if (!batch.labels || batchSizeOf(batch) < 1) {
+    throw new MrnError('E_INVALID_ARGUMENT', 'measureTrainStepMemory: needs a labelled batch');
   }
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  return measureStepMemory((start, end) => {
-    const part = sliceBatch(batch, start, end, true);
-    try {
-      return mrnObjective(model.apply(part, { training: true }), part, weights).total;
-    } finally {
-      disposeSlicedBatch(part);
-    }
-  }, vars);
+  const live = tf.memory().numBytes;
+  const info = await tf.profile(() => {
+    const { value, grads } = tf.variableGrads(() => {
+      const part = sliceBatch(batch, 0, 1, true);
+      try {
+        return mrnObjective(model.apply(part, { training: true }), part, weights).total;
+      } finally {
+        disposeSlicedBatch(part);
+      }
+    }, vars);
+    tf.dispose([value, ...Object.values(grads)]);
+  });
+  return { bytesPerSample: Math.max(info.peakBytes - live, 1), fixedBytes: 0 };
 }
 
 /**

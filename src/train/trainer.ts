@@ -63,9 +63,9 @@ export interface TrainOptions {
   /**
    * Patients per micro-batch: a batch is split into micro-batches of this size and their gradients
    * accumulated exactly (gradient caching, see `objectiveGradients`), so the requested batch always
-   * fits. Default 0 = automatic: on the wasm backend, the peak memory of a step is measured once on
-   * the first batch (at 1 and 2 patients) and the largest micro-batch that fits the 4 GiB heap is
-   * used; other backends keep the batch whole.
+   * fits. Default 0 = automatic: on the wasm backend, the peak memory of a one-patient step is
+   * measured once, on the first batch, and the largest micro-batch that fits the 4 GiB heap is used;
+   * other backends keep the batch whole.
    */
   microBatchSize?: number;
 }
@@ -324,7 +324,7 @@ export async function trainOnFeatures<M extends CheckpointableModel>(
           idx.map((i) => labels[i]!),
         );
         try {
-          if (!memoryChecked && idx.length >= 2) {
+          if (!memoryChecked) {
             const key = stepMemoryKey(model, batch, opts.objective);
             stepMemory =
               measuredStepMemory.get(key) ?? (await measureTrainStepMemory(model, batch, opts.objective));
@@ -332,7 +332,7 @@ export async function trainOnFeatures<M extends CheckpointableModel>(
             memoryChecked = true;
             const m = resolveMicroBatchSize(opts.batchSize, { stepMemory });
             args.log?.(
-              `micro-batches of ${m} patient${m === 1 ? '' : 's'} (a step needs ~${(stepMemory.bytesPerSample / 2 ** 20).toFixed(0)} MiB per patient + ${(stepMemory.fixedBytes / 2 ** 20).toFixed(0)} MiB at peak)`,
+              `micro-batches of ${m} patient${m === 1 ? '' : 's'} (a one-patient step needs ~${(stepMemory.bytesPerSample / 2 ** 20).toFixed(0)} MiB at peak)`,
             );
           }
           const r = trainStep(model, optimizer, batch, {
