@@ -63,9 +63,12 @@ function check(text: string, file: string): void {
   if (!r) return;
   for (const [id, label] of r.labels) {
     expect(id.length).toBeGreaterThan(0);
-    expect(Number.isSafeInteger(label) && label >= 0, `label ${label} of ${id}`).toBe(true);
+    expect(label === 0 || label === 1, `label ${label} of ${id}`).toBe(true);
   }
-  for (const p of r.problems) expect(p.startsWith(`${file}:`), p).toBe(true);
+  for (const p of r.problems) {
+    expect(p.reason.startsWith(`${file}:${p.row}:`), p.reason).toBe(true);
+    expect(Number.isInteger(p.row) && p.row >= 1, p.reason).toBe(true);
+  }
 }
 
 let dir: string;
