@@ -30,6 +30,8 @@ import {
   heapF32,
   product,
   registerView,
+  replaceWasmKernel,
+  restoreWasmKernel,
   shapeBytes,
   transposeInto,
   type WasmBackendInternals,
@@ -274,18 +276,10 @@ export function registerFastBatchMatMul(options: FastBatchMatMulOptions = {}): b
     registration.options = resolved;
     return true;
   }
-  const stock = tf.getKernel('BatchMatMul', 'wasm');
-  if (!stock) return false;
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  registration = { stock, options: resolved };
   Object.assign(stats, { folded: 0, perItem: 0, chunked: 0, stock: 0 });
-  tf.registerKernel({
-    kernelName: 'BatchMatMul',
-    backendName: 'wasm',
-    // The stock set-up cwraps its entry point; ours needs it too when the backend (re)initialises.
-    setupFunc: stock.setupFunc,
-    kernelFunc: fastBatchMatMul as unknown as tf.KernelFunc,
-  });
+  const stock = replaceWasmKernel('BatchMatMul', fastBatchMatMul as unknown as tf.KernelFunc);
+  if (!stock) return false;
+  registration = { stock, options: resolved };
   return true;
 }
 
@@ -293,8 +287,7 @@ export function registerFastBatchMatMul(options: FastBatchMatMulOptions = {}): b
 export function unregisterFastBatchMatMul(): void {
   const reg = registration;
   if (!reg) return;
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel(reg.stock);
+  restoreWasmKernel(reg.stock);
   registration = undefined;
 }
 

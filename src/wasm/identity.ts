@@ -13,7 +13,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import type { WasmBackendInternals } from './internals.js';
+import { replaceWasmKernel, restoreWasmKernel, type WasmBackendInternals } from './internals.js';
 
 let stock: tf.KernelConfig | undefined;
 let shared = 0;
@@ -41,25 +41,15 @@ function sharedIdentity(args: { inputs: tf.NamedTensorInfoMap; backend: unknown 
  */
 export function registerSharedIdentity(): boolean {
   if (stock) return true;
-  const config = tf.getKernel('Identity', 'wasm');
-  if (!config) return false;
-  tf.unregisterKernel('Identity', 'wasm');
-  stock = config;
   shared = 0;
-  tf.registerKernel({
-    kernelName: 'Identity',
-    backendName: 'wasm',
-    setupFunc: config.setupFunc,
-    kernelFunc: sharedIdentity as unknown as tf.KernelFunc,
-  });
-  return true;
+  stock = replaceWasmKernel('Identity', sharedIdentity as unknown as tf.KernelFunc);
+  return stock !== undefined;
 }
 
 /** Puts the stock (copying) wasm `Identity` kernel back. No-op when not registered. */
 export function unregisterSharedIdentity(): void {
   if (!stock) return;
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel(stock);
+  restoreWasmKernel(stock);
   stock = undefined;
 }
 

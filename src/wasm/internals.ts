@@ -127,3 +127,28 @@ export function transposeInto(
     }
   }
 }
+
+/**
+ * Replaces the wasm backend's kernel `kernelName` with `kernelFunc` through tfjs's public kernel
+ * registry, keeping the stock set-up function: it cwraps the C++ entry points the stock path (which
+ * the replacement still calls for the cases it leaves alone) needs when the backend initialises.
+ *
+ * @returns the stock kernel's config, to restore with {@link restoreWasmKernel}; `undefined` when
+ *   there is no such wasm kernel (tfjs-backend-wasm not loaded).
+ */
+export function replaceWasmKernel(
+  kernelName: string,
+  kernelFunc: tf.KernelFunc,
+): tf.KernelConfig | undefined {
+  const stock = tf.getKernel(kernelName, 'wasm');
+  if (!stock) return undefined;
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({ kernelName, backendName: 'wasm', setupFunc: stock.setupFunc, kernelFunc });
+  return stock;
+}
+
+/** Puts back a stock wasm kernel that {@link replaceWasmKernel} replaced. */
+export function restoreWasmKernel(stock: tf.KernelConfig): void {
+  tf.unregisterKernel(stock.kernelName, 'wasm');
+  tf.registerKernel(stock);
+}

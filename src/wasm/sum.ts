@@ -19,7 +19,13 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { heapF32, product, type WasmBackendInternals } from './internals.js';
+import {
+  heapF32,
+  product,
+  replaceWasmKernel,
+  restoreWasmKernel,
+  type WasmBackendInternals,
+} from './internals.js';
 
 /** Options of {@link registerFastSum}. */
 export interface FastSumOptions {
@@ -144,18 +150,10 @@ export function registerFastSum(options: FastSumOptions = {}): boolean {
     registration.options = resolved;
     return true;
   }
-  const stock = tf.getKernel('Sum', 'wasm');
-  if (!stock) return false;
-  tf.unregisterKernel('Sum', 'wasm');
-  registration = { stock, options: resolved };
   Object.assign(stats, { loop: 0, stock: 0 });
-  tf.registerKernel({
-    kernelName: 'Sum',
-    backendName: 'wasm',
-    // The stock kernel (still called for its cases) needs its set-up when the backend initialises.
-    setupFunc: stock.setupFunc,
-    kernelFunc: fastSum as unknown as tf.KernelFunc,
-  });
+  const stock = replaceWasmKernel('Sum', fastSum as unknown as tf.KernelFunc);
+  if (!stock) return false;
+  registration = { stock, options: resolved };
   return true;
 }
 
@@ -163,8 +161,7 @@ export function registerFastSum(options: FastSumOptions = {}): boolean {
 export function unregisterFastSum(): void {
   const reg = registration;
   if (!reg) return;
-  tf.unregisterKernel('Sum', 'wasm');
-  tf.registerKernel(reg.stock);
+  restoreWasmKernel(reg.stock);
   registration = undefined;
 }
 
