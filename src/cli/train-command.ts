@@ -3,6 +3,7 @@ import { countSkipReasons, formatSkipReasons } from '../data/pdcad-problems.js';
 import { MrnError } from '../errors.js';
 import { PRETRAINED_WEIGHTS_NOTE } from '../train/backbone.js';
 import { checkEnoughCases } from '../train/enough-cases.js';
+import { assertRunFolderFree } from '../train/run-lock.js';
 import { crossValidate, type MrnRunConfig } from '../train/run.js';
 import { selectCliBackend } from './cli-model.js';
 import type { CliCommand } from './command.js';
@@ -118,6 +119,8 @@ checkpoint in OUT belongs to other settings or is damaged, 7 backend.`,
     };
     if (!values.backbone) io.err(PRETRAINED_WEIGHTS_NOTE);
     await selectCliBackend(io);
+    // A busy run folder is refused before minutes of loading, not after.
+    assertRunFolderFree(outDir);
     const cohort = await loadPdcadCases(values.data, { labels: values.labels });
     for (const p of cohort.problems) {
       io.err(`${p.severity === 'error' ? 'skipped' : 'warning'} ${p.caseId}: ${p.reason} [${p.code}]`);

@@ -84,6 +84,27 @@ function readHolder(file: string): RunLockHolder | undefined {
   return undefined;
 }
 
+function lockedBy(dir: string, file: string, holder: RunLockHolder): MrnError {
+  return new MrnError(
+    'E_RUN_LOCKED',
+    `run folder ${dir} is in use by pid ${holder.pid} on ${holder.host} (${holder.command ?? 'mrn'}, since ${holder.since}); wait for it, stop it, or use another --out`,
+    { file, details: { holder } },
+  );
+}
+
+/**
+ * Fails fast when run folder `dir` is held by a live process, without taking the lock: a command
+ * calls it before minutes of data loading, then {@link acquireRunLock} when it starts writing.
+ *
+ * @throws MrnError `E_RUN_LOCKED` naming the holder's pid and host.
+ */
+export function assertRunFolderFree(dir: string): void {
+  const file = path.join(dir, RUN_LOCK_FILE);
+  if (!fs.existsSync(file)) return;
+  const holder = readHolder(file);
+  if (holder && isHolderAlive(holder)) throw lockedBy(dir, file, holder);
+}
+
 /**
  * Takes the lock of run folder `dir` (created if needed).
  *
@@ -124,13 +145,7 @@ export function acquireRunLock(dir: string, options: { command?: string } = {}):
           { file },
         );
       }
-      if (isHolderAlive(current) || attempt >= 3) {
-        throw new MrnError(
-          'E_RUN_LOCKED',
-          `run folder ${dir} is in use by pid ${current.pid} on ${current.host} (${current.command ?? 'mrn'}, since ${current.since}); wait for it, stop it, or use another --out`,
-          { file, details: { holder: current } },
-        );
-      }
+      if (isHolderAlive(current) || attempt >= 3) throw lockedBy(dir, file, current);
       // A dead holder: move its lock aside (atomic; only one contender succeeds) and retry.
       const stale = `${file}.stale-${process.pid}`;
       try {

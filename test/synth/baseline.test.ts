@@ -160,7 +160,7 @@ describe('baseline on a small default-difficulty cohort', () => {
     expect(
       isMrnError(
         errorOf(() => crossValidateBaseline(samples.slice(0, 3))),
-        'E_INVALID_ARGUMENT',
+        'E_TOO_FEW_CASES',
       ),
     ).toBe(true);
   });
