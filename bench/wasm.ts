@@ -18,7 +18,7 @@
  * Why 5-D transposes are avoided (and measured here): tfjs 4.22's wasm Transpose has specialised
  * loops up to rank 4 only, beyond which it computes every element's source index generically (the
  * cpu backend's generic loop likewise slows with rank); rank-5 permutations were profiled 30-80x
- * slower than equivalent rank-4 ones on the shapes docs/design.md notes (this bench's qkv shape shows a
+ * slower than equivalent rank-4 ones on the shapes `docs/design.md` notes (this bench's qkv shape shows a
  * smaller gap: see the table). So the layers split the
  * attention heads by slicing q, k and v off the fused qkv output and transposing each as
  * [B, T, H, D] -> [B, H, T, D] (4-D), never with one [B, T, 3, H, D] -> [3, B, H, T, D] transpose

@@ -175,8 +175,14 @@ export {
   type CheckpointContents,
 } from './train/checkpoint.js';
 export * from './train/run-lock.js';
-export { writeFileAtomic, setFileLayer, nodeFileLayer, type FileLayer } from './io/atomic-write.js';
-export { linePanel, svgDocument, type LinePanelOptions } from './plots/svg.js';
+export {
+  writeFileAtomic,
+  setFileLayer,
+  nodeFileLayer,
+  type FileLayer,
+  type WriteFileOptions,
+} from './io/atomic-write.js';
+export { linePanel, svgDocument, type LinePanelOptions, type Series } from './plots/svg.js';
 export { encodePngRgb, pngDataUri } from './plots/png.js';
 export * from './plots/training-curves.js';
 export * from './plots/roc-plot.js';

@@ -1,7 +1,7 @@
 /**
  * Turning an ROI crop into the stack of 2D axial images the slice encoder sees.
  *
- * Display convention (docs/design.md): after canonical RAS+ reorientation, row 0 of a slice image is the
+ * Display convention (`docs/design.md`): after canonical RAS+ reorientation, row 0 of a slice image is the
  * most anterior voxel row (j descending) and column 0 is the patient's left (i ascending). Each slice
  * is resized so that its longest *physical* side becomes `size` pixels (so anisotropic in-plane
  * voxels keep their true aspect), image bilinear and mask nearest, with half-pixel centres as

@@ -206,7 +206,7 @@ export class MlpBlock {
 
 /**
  * A pre-norm transformer encoder block: `x + MHA(LN(x))`, then `x + MLP(LN(x))`. Keys can be masked
- * with an additive `[B, T]` bias ({@link MASKED_BIAS} for padding), so masked tokens never influence
+ * with an additive `[B, T]` bias (`MASKED_BIAS` for padding), so masked tokens never influence
  * the others.
  */
 export class TransformerBlock {

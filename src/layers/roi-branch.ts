@@ -2,7 +2,7 @@
  * The RES module (ROI feature Extraction and Segmentation) of MRN: one branch per ROI that turns the
  * backbone features of an ROI's slices into one ROI token. The paper names its two fusion stages (FFA
  * within a slice, SFA across slices) without publishing their insides; the defaults here are ours and
- * documented in docs/design.md and the README.
+ * documented in `docs/design.md` and the README.
  */
 
 import * as tf from '@tensorflow/tfjs';

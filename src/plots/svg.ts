@@ -72,7 +72,7 @@ export interface LinePanelOptions {
   underlay?: (sx: (v: number) => number, sy: (v: number) => number) => string;
   /**
    * Where the legend goes, always outside the plot area so that it never covers data: `right` (default)
-   * takes a column of the panel's `width` right of the plot; `below` takes {@link legendHeight} of the
+   * takes a column of the panel's `width` right of the plot; `below` takes `legendHeight` of the
    * panel's `height` under the x-axis label, one entry a row.
    */
   legend?: 'right' | 'below';

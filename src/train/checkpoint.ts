@@ -55,7 +55,7 @@ export interface CheckpointBackbone {
   preset?: string;
   /** The file or folder it was loaded from, as given (informational; matching uses `sha256`). */
   path?: string;
-  /** Fingerprint of the weights: {@link fingerprintPath} of the file or folder. */
+  /** Fingerprint of the weights: `fingerprintPath` of the file or folder. */
   sha256: string;
   /** Width of the features the backbone produces. */
   embedDim?: number;

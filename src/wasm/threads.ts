@@ -36,7 +36,7 @@ export const THREADED_WASM_BACKEND_VERSION = '4.22.0';
 /** The most threads the threaded build can use: it pre-spawns 8 workers and XNNPACK caps there. */
 export const MAX_WASM_THREADS = 8;
 
-/** What {@link prepareWasmThreads} decided, before the backend initialises. */
+/** What `prepareWasmThreads` decided, before the backend initialises. */
 export interface WasmThreadsPlan {
   /** Whether the threaded build will be tried. */
   enabled: boolean;

@@ -3,7 +3,7 @@
  * one subject, and their voxel masks on the challenge grid.
  *
  * Shapes come from {@link NUCLEUS_TEMPLATES} (mean swept-ellipse shapes measured on five real mask
- * sets), rescaled to the population mean volumes in docs/design.md. Each subject gets a head shift, and per
+ * sets), rescaled to the population mean volumes in `docs/design.md`. Each subject gets a head shift, and per
  * nucleus a small shift, rotation, isotropic scale and a smooth non-elliptical shape perturbation
  * (2nd/3rd angular harmonics of the cross-section that vary along the nucleus), so no two subjects,
  * and no two sides, have the same masks.
@@ -45,7 +45,7 @@ export const QSM_NUCLEUS_NAMES = [
 export type NucleusName = (typeof QSM_NUCLEUS_NAMES)[number];
 
 /**
- * Population mean volumes (cm^3) of the 16 QSM-mask labels, from docs/design.md (challenge training set);
+ * Population mean volumes (cm^3) of the 16 QSM-mask labels, from `docs/design.md` (challenge training set);
  * templates are rescaled to these.
  */
 export const MEAN_NUCLEUS_VOLUMES_CM3: Record<NucleusName, number> = {
@@ -273,7 +273,7 @@ function placeShape(
   shapeHarmonics: NucleusPlacement = placement,
 ): PlacedShape {
   // The target volume changes the girth only (cross-section area), not the length: the five real
-  // subjects' lengths are what the extents are checked against, and docs/design.md's reference
+  // subjects' lengths are what the extents are checked against, and `docs/design.md`'s reference
   // volumes are what the volumes should be near.
   const girth = Math.sqrt(targetVolumeCm3 / template.meanVolumeCm3);
   const s = placement.scale;
@@ -455,7 +455,7 @@ export interface PlacedAnatomy {
   nmSn: [PlacedShape, PlacedShape];
 }
 
-/** Places every nucleus of `anatomy` (templates rescaled to the docs/design.md mean volumes). */
+/** Places every nucleus of `anatomy` (templates rescaled to the `docs/design.md` mean volumes). */
 export function placeAnatomy(anatomy: SubjectAnatomy): PlacedAnatomy {
   const nuclei = QSM_NUCLEUS_NAMES.map((name) =>
     placeShape(
@@ -468,7 +468,7 @@ export function placeAnatomy(anatomy: SubjectAnatomy): PlacedAnatomy {
     const sn = NUCLEUS_TEMPLATES[`SN_${side}`];
     const tpl = NUCLEUS_TEMPLATES[`NM_SN_${side}`];
     // Same placement as the QSM SN of that side (about the QSM SN centre), own shape harmonics;
-    // the mean volume of the five real NM masks (docs/design.md gives no population NM-SN volume).
+    // the mean volume of the five real NM masks (`docs/design.md` gives no population NM-SN volume).
     return placeShape(
       tpl,
       anatomy.nuclei[`SN_${side}`],
