@@ -69,17 +69,22 @@ const typedocOut = (JSON.parse(readFileSync(path.join(root, 'typedoc.json'), 'ut
 
 describe('links in the README and docs/', () => {
   it('the checker reads links and headings as GitHub does', () => {
-    const md = '# Fast wasm in Node (`bench/wasm.ts`)\n## A, b\n## A, b\n[x](docs/a.md#y) `[no](link)`\n```\n[no](x)\n```\n';
+    const md =
+      '# Fast wasm in Node (`bench/wasm.ts`)\n## A, b\n## A, b\n[x](docs/a.md#y) `[no](link)`\n```\n[no](x)\n```\n';
     expect(linkTargets(md)).toEqual(['docs/a.md#y']);
     expect([...headingAnchors(md)]).toEqual(['fast-wasm-in-node-benchwasmts', 'a-b', 'a-b-1']);
-    expect(brokenLink('README.md', 'docs/no-such-page.md', typedocOut)).toMatch(/no file docs\/no-such-page.md/);
+    expect(brokenLink('README.md', 'docs/no-such-page.md', typedocOut)).toMatch(
+      /no file docs\/no-such-page.md/,
+    );
     expect(brokenLink('README.md', '#no-such-heading', typedocOut)).toMatch(/no heading/);
     expect(brokenLink('docs/design.md', '../../outside.md', typedocOut)).toMatch(/leaves the repository/);
     expect(brokenLink('docs/design.md', '../README.md#quickstart', typedocOut)).toBeUndefined();
   });
 
   it('the README links to the API reference where npm run docs writes it', () => {
-    expect(linkTargets(readFileSync(path.join(root, 'README.md'), 'utf8'))).toContain(`${typedocOut}/index.html`);
+    expect(linkTargets(readFileSync(path.join(root, 'README.md'), 'utf8'))).toContain(
+      `${typedocOut}/index.html`,
+    );
   });
 
   it('every relative link resolves to a file, and every #fragment to a heading', () => {
