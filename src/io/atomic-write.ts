@@ -109,7 +109,7 @@ export function fsyncDir(dir: string, layer: FileLayer = current): void {
   }
 }
 
-/** Options of {@link writeFileAtomic} and {@link writeFileDurable}. */
+/** Options of {@link writeFileAtomic} and `writeFileDurable`. */
 export interface WriteFileOptions {
   /**
    * fsync the file (and, for {@link writeFileAtomic}, its folder). Default true. False keeps the
