@@ -157,7 +157,7 @@ export interface SubjectAnatomy {
   nmHarmonics: { R: NucleusPlacement; L: NucleusPlacement };
 }
 
-/** Standard deviations of the per-subject anatomical variation (defaults documented in the README). */
+/** Standard deviations of the per-subject anatomical variation (defaults documented in `docs/synthetic-cohort.md`). */
 export interface AnatomyVariation {
   /** Head shift SD per axis, mm. Default 0.8. */
   headShiftSdMm: number;

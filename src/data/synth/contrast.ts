@@ -3,7 +3,7 @@
  * NM-MRI image (arbitrary units, white matter ~400), with a head/brain background, partial-volume
  * blurring, a smooth bias field and noise.
  *
- * Scales (see the README "Synthetic cohort" section for sources):
+ * Scales (sources in `docs/synthetic-cohort.md`):
  * - QSM: white matter -25 ppb, cortical grey matter +12, CSF 0 (the reference), nuclei from
  *   {@link SubjectBiology.qsmPpb}; veins +150..+250 ppb; outside the brain 0 (QSM is masked there).
  *   Noise ~8 ppb per voxel (typical 3 T QSM at ~0.7 mm), residual background field a few ppb.
