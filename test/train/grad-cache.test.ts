@@ -8,7 +8,14 @@ import type { MrnBatch } from '../../src/layers/types.js';
 import { createRng } from '../../src/rng.js';
 import { disposeBatch } from '../../src/train/feature-batch.js';
 import { objectiveGradients } from '../../src/train/grad-cache.js';
-import { resolveMicroBatchSize, trainStep } from '../../src/train/train-step.js';
+import {
+  measureTrainStepMemory,
+  resolveMicroBatchSize,
+  TRAIN_STEP_HEAP_SAFETY,
+  trainStep,
+} from '../../src/train/train-step.js';
+import { sliceBatch, disposeSlicedBatch } from '../../src/train/grad-cache.js';
+import { WASM_HEAP_LIMIT_BYTES } from '../../src/wasm/heap.js';
 import { maxAbsDiff } from '../helpers/arrays.js';
 import { expectMrnError } from '../helpers/errors.js';
 
@@ -225,5 +232,39 @@ describe('micro-batches with exact gradients (gradient caching)', () => {
     // Off the wasm backend nothing limits the heap: the batch stays whole.
     expect(resolveMicroBatchSize(8, { stepMemory: { bytesPerSample: 2 ** 40, fixedBytes: 0 } })).toBe(8);
     expectMrnError(() => resolveMicroBatchSize(8, { microBatchSize: 0 }), 'E_CONFIG', /positive integer/);
+  });
+
+  it('step memory: one and two patients split into per-patient and fixed bytes, nothing leaked', async () => {
+    const model = new MultiRoiNet(CONFIG);
+    const batch = makeBatch();
+    const before = tf.memory().numTensors;
+    const mem = await measureTrainStepMemory(model, batch);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(mem.bytesPerSample).toBeGreaterThan(0);
+    expect(mem.fixedBytes).toBeGreaterThan(0);
+    // A one-patient batch can only be measured at one point: everything counts per patient.
+    const one = sliceBatch(batch, 0, 1, true);
+    const single = await measureTrainStepMemory(model, one);
+    disposeSlicedBatch(one);
+    expect(single.fixedBytes).toBe(0);
+    expect(single.bytesPerSample).toBeGreaterThan(mem.bytesPerSample);
+    expect(tf.memory().numTensors).toBe(before);
+    disposeBatch(batch);
+    model.dispose();
+  });
+
+  it('on wasm the micro-batch is planned for TRAIN_STEP_HEAP_SAFETY of the free heap', async () => {
+    await selectBackend({ backend: 'wasm', optimizeWasm: false });
+    try {
+      const bytesPerSample = 2 ** 28;
+      const free = WASM_HEAP_LIMIT_BYTES - tf.memory().numBytes;
+      const expected = Math.floor((free * TRAIN_STEP_HEAP_SAFETY - 2 ** 26) / bytesPerSample);
+      expect(expected).toBeGreaterThan(Math.floor((free * 0.6 - 2 ** 26) / bytesPerSample));
+      expect(resolveMicroBatchSize(32, { stepMemory: { bytesPerSample, fixedBytes: 2 ** 26 } })).toBe(
+        expected,
+      );
+    } finally {
+      await selectBackend({ backend: 'cpu' });
+    }
   });
 });
