@@ -79,8 +79,8 @@ export function resolveMicroBatchSize(
  * {@link measureTrainStepMemory} measurement. Higher than {@link pickMicroBatchSize}'s generic 0.6
  * because that measurement errs high: at paper scale (batch 8, ViT-S features, default heads) it
  * reads 0.69 GiB per patient + 0.27 GiB fixed, while the heap measured after a step grew by 0.40 GiB
- * per patient (1.20 / 1.60 / 2.00 GiB at micro-batches of 2 / 3 / 4). With 0.75 that step runs in
- * micro-batches of 3 (heap 1.6 GiB) instead of 2.
+ * per patient (1.20 / 1.60 / 2.00 GiB at micro-batches of 2 / 3 / 4; 1.39 / 1.80 / 2.21 GiB after
+ * four steps, with Adam's state). With 0.75 that step runs in micro-batches of 3 instead of 2.
  */
 export const TRAIN_STEP_HEAP_SAFETY = 0.75;
 
