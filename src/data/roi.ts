@@ -228,18 +228,7 @@ export function cropRoi(
       ? options.labelStats
       : maskLabelStats(mask, maxLabel);
 
-  const present = roi.labels.filter((l) => stats[l]!.count > 0);
-  const missing = roi.labels.filter((l) => stats[l]!.count === 0);
-  const labelVoxels: Record<number, number> = {};
-  for (const l of roi.labels) labelVoxels[l] = stats[l]!.count;
-  if (present.length === 0) {
-    throw new MrnError(
-      'E_LABEL_MISSING',
-      `cropRoi: ROI '${roi.id}' needs mask labels [${roi.labels}], none of which has a voxel; ` +
-        'nothing to place the box around',
-      { file: mask.name, caseId, details: { roi: roi.id, labels: roi.labels } },
-    );
-  }
+  const { present, missing, labelVoxels } = roiLabelPresence(stats, roi, mask.name, caseId);
 
   // Bounding box (inclusive) of the present labels, then the fallbacks for the missing ones.
   let box = labelBoundingBox(stats, present);
@@ -288,6 +277,28 @@ export function cropRoi(
       labelVoxels,
     },
   };
+}
+
+/** The ROI's labels with and without voxels, and each one's voxel count; throws when none has any. */
+function roiLabelPresence(
+  stats: readonly LabelStats[],
+  roi: RoiDefinition,
+  maskName: string | undefined,
+  caseId: string | undefined,
+): { present: number[]; missing: number[]; labelVoxels: Record<number, number> } {
+  const present = roi.labels.filter((l) => stats[l]!.count > 0);
+  const missing = roi.labels.filter((l) => stats[l]!.count === 0);
+  const labelVoxels: Record<number, number> = {};
+  for (const l of roi.labels) labelVoxels[l] = stats[l]!.count;
+  if (present.length === 0) {
+    throw new MrnError(
+      'E_LABEL_MISSING',
+      `cropRoi: ROI '${roi.id}' needs mask labels [${roi.labels}], none of which has a voxel; ` +
+        'nothing to place the box around',
+      { file: maskName, caseId, details: { roi: roi.id, labels: roi.labels } },
+    );
+  }
+  return { present, missing, labelVoxels };
 }
 
 /** cropRoi's input checks: both volumes canonical RAS+ and on one grid. */
