@@ -157,81 +157,18 @@ export interface NmReference {
  */
 export function nmReference(image: Volume, mask: Volume, options: NmReferenceOptions = {}): NmReference {
   const { snPairs = [[1, 2]], bandMm = [1, 5], minVoxels = 20 } = options;
-  const [nx, ny] = mask.shape;
-  const [sx, sy] = mask.spacing;
-  const m = mask.data.data;
-  const img = image.data.data;
   const side = new Map<number, 1 | -1>();
   for (const [r, l] of snPairs) {
     side.set(r, 1);
     side.set(l, -1);
   }
-  const rMax = bandMm[1];
-  const reachI = Math.ceil(rMax / sx);
-  const reachJ = Math.ceil(rMax / sy);
-  const band: number[] = [];
-  const ring: number[] = [];
+  const perSlice = snPixelsBySlice(mask, [...side.keys()]);
+  const found: ReferenceVoxels = { band: [], ring: [] };
   let snVoxels = 0;
-  // One pass over the mask: the pixels of each SN label, per axial slice.
-  const perSlice = new Map<number, Map<number, [number, number][]>>();
-  for (const label of side.keys()) perSlice.set(label, new Map());
-  for (let p = 0; p < m.length; p++) {
-    if (m[p] === 0) continue;
-    const bySlice = perSlice.get(Math.round(m[p]!));
-    if (!bySlice) continue;
-    const k = Math.floor(p / (nx * ny));
-    const rest = p - k * nx * ny;
-    const list = bySlice.get(k);
-    const pt: [number, number] = [rest % nx, Math.floor(rest / nx)];
-    if (list) list.push(pt);
-    else bySlice.set(k, [pt]);
-  }
   for (const [label, dir] of side) {
     for (const [k, pts] of perSlice.get(label)!) {
-      const off = k * nx * ny;
       snVoxels += pts.length;
-      // The nearest SN pixel to any outside pixel is a border pixel (one with a 4-neighbour outside
-      // the label), so distances are taken to those only.
-      const isLabel = (i: number, j: number) =>
-        i >= 0 && i < nx && j >= 0 && j < ny && Math.round(m[off + j * nx + i]!) === label;
-      const border = pts.filter(
-        ([i, j]) => !isLabel(i - 1, j) || !isLabel(i + 1, j) || !isLabel(i, j - 1) || !isLabel(i, j + 1),
-      );
-      let ci = 0;
-      let cj = 0;
-      let iLo = nx;
-      let iHi = -1;
-      let jLo = ny;
-      let jHi = -1;
-      for (const [i, j] of pts) {
-        ci += i;
-        cj += j;
-        iLo = Math.min(iLo, i);
-        iHi = Math.max(iHi, i);
-        jLo = Math.min(jLo, j);
-        jHi = Math.max(jHi, j);
-      }
-      ci /= pts.length;
-      cj /= pts.length;
-      for (let j = Math.max(0, jLo - reachJ); j <= Math.min(ny - 1, jHi + reachJ); j++) {
-        for (let i = Math.max(0, iLo - reachI); i <= Math.min(nx - 1, iHi + reachI); i++) {
-          const p = off + j * nx + i;
-          if (m[p] !== 0) continue;
-          let d2 = Infinity;
-          for (const [pi, pj] of border) {
-            const dx = (i - pi) * sx;
-            const dy = (j - pj) * sy;
-            const e = dx * dx + dy * dy;
-            if (e < d2) d2 = e;
-          }
-          const d = Math.sqrt(d2);
-          if (d <= bandMm[0] || d > bandMm[1]) continue;
-          const v = img[p]!;
-          if (!Number.isFinite(v)) continue;
-          ring.push(v);
-          if (j > cj && (i - ci) * dir >= 0) band.push(v);
-        }
-      }
+      collectAroundSnSlice(image, mask, { label, k, pts, lateral: dir }, bandMm, found);
     }
   }
   if (snVoxels === 0) {
@@ -243,11 +180,10 @@ export function nmReference(image: Volume, mask: Volume, options: NmReferenceOpt
       },
     );
   }
-  const useBand = band.length >= minVoxels;
-  const values = useBand ? band : ring;
-  values.sort((a, b) => a - b);
+  const useBand = found.band.length >= minVoxels;
+  const values = useBand ? found.band : found.ring;
   const n = values.length;
-  const value = n === 0 ? NaN : n % 2 ? values[(n - 1) / 2]! : 0.5 * (values[n / 2 - 1]! + values[n / 2]!);
+  const value = medianInPlace(values);
   if (!(value > 0) || !Number.isFinite(value)) {
     throw new MrnError(
       'E_NON_FINITE',
@@ -256,6 +192,124 @@ export function nmReference(image: Volume, mask: Volume, options: NmReferenceOpt
     );
   }
   return { value, voxels: n, method: useBand ? 'crus-cerebri' : 'ring' };
+}
+
+/** Image values around the SN: the anterolateral `band` and the whole `ring`, in scan order. */
+interface ReferenceVoxels {
+  band: number[];
+  ring: number[];
+}
+
+/** One SN label's pixels `[i, j]` on axial slice `k`; `lateral` is +1 for a right SN, -1 for a left. */
+interface SnSlice {
+  label: number;
+  k: number;
+  pts: [number, number][];
+  lateral: 1 | -1;
+}
+
+/** One pass over the mask: the pixels `[i, j]` of each of `labels`, per axial slice (in slice order). */
+function snPixelsBySlice(
+  mask: Volume,
+  labels: readonly number[],
+): Map<number, Map<number, [number, number][]>> {
+  const [nx, ny] = mask.shape;
+  const m = mask.data.data;
+  const perSlice = new Map<number, Map<number, [number, number][]>>();
+  for (const label of labels) perSlice.set(label, new Map());
+  for (let p = 0; p < m.length; p++) {
+    if (m[p] === 0) continue;
+    const bySlice = perSlice.get(Math.round(m[p]!));
+    if (!bySlice) continue;
+    const k = Math.floor(p / (nx * ny));
+    const rest = p - k * nx * ny;
+    const list = bySlice.get(k);
+    const pt: [number, number] = [rest % nx, Math.floor(rest / nx)];
+    if (list) list.push(pt);
+    else bySlice.set(k, [pt]);
+  }
+  return perSlice;
+}
+
+/**
+ * The outline of one SN slice: its border pixels (a 4-neighbour outside the label; the nearest SN
+ * pixel to any outside pixel is one of them), centroid `(ci, cj)` and pixel bounding box.
+ */
+function snSliceOutline(mask: Volume, sn: SnSlice) {
+  const [nx, ny] = mask.shape;
+  const m = mask.data.data;
+  const off = sn.k * nx * ny;
+  const isLabel = (i: number, j: number) =>
+    i >= 0 && i < nx && j >= 0 && j < ny && Math.round(m[off + j * nx + i]!) === sn.label;
+  const border = sn.pts.filter(
+    ([i, j]) => !isLabel(i - 1, j) || !isLabel(i + 1, j) || !isLabel(i, j - 1) || !isLabel(i, j + 1),
+  );
+  let ci = 0;
+  let cj = 0;
+  let iLo = nx;
+  let iHi = -1;
+  let jLo = ny;
+  let jHi = -1;
+  for (const [i, j] of sn.pts) {
+    ci += i;
+    cj += j;
+    iLo = Math.min(iLo, i);
+    iHi = Math.max(iHi, i);
+    jLo = Math.min(jLo, j);
+    jHi = Math.max(jHi, j);
+  }
+  ci /= sn.pts.length;
+  cj /= sn.pts.length;
+  return { border, ci, cj, iLo, iHi, jLo, jHi };
+}
+
+/**
+ * Adds the finite image values of the unlabelled pixels of slice `sn.k` whose in-plane distance to
+ * the SN is in `bandMm` to `found.ring`, and those also anterior and lateral of its centroid to
+ * `found.band`.
+ */
+function collectAroundSnSlice(
+  image: Volume,
+  mask: Volume,
+  sn: SnSlice,
+  bandMm: readonly [number, number],
+  found: ReferenceVoxels,
+): void {
+  const [nx, ny] = mask.shape;
+  const [sx, sy] = mask.spacing;
+  const m = mask.data.data;
+  const img = image.data.data;
+  const rMax = bandMm[1];
+  const reachI = Math.ceil(rMax / sx);
+  const reachJ = Math.ceil(rMax / sy);
+  const off = sn.k * nx * ny;
+  const { border, ci, cj, iLo, iHi, jLo, jHi } = snSliceOutline(mask, sn);
+  for (let j = Math.max(0, jLo - reachJ); j <= Math.min(ny - 1, jHi + reachJ); j++) {
+    for (let i = Math.max(0, iLo - reachI); i <= Math.min(nx - 1, iHi + reachI); i++) {
+      const p = off + j * nx + i;
+      if (m[p] !== 0) continue;
+      let d2 = Infinity;
+      for (const [pi, pj] of border) {
+        const dx = (i - pi) * sx;
+        const dy = (j - pj) * sy;
+        const e = dx * dx + dy * dy;
+        if (e < d2) d2 = e;
+      }
+      const d = Math.sqrt(d2);
+      if (d <= bandMm[0] || d > bandMm[1]) continue;
+      const v = img[p]!;
+      if (!Number.isFinite(v)) continue;
+      found.ring.push(v);
+      if (j > cj && (i - ci) * sn.lateral >= 0) found.band.push(v);
+    }
+  }
+}
+
+/** The median of `values` (sorted in place); NaN when empty. */
+function medianInPlace(values: number[]): number {
+  values.sort((a, b) => a - b);
+  const n = values.length;
+  return n === 0 ? NaN : n % 2 ? values[(n - 1) / 2]! : 0.5 * (values[n / 2 - 1]! + values[n / 2]!);
 }
 
 /** Options of {@link normalizeNm}. */

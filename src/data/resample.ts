@@ -38,26 +38,50 @@ export function resampleWithMap<T extends VoxelArray>(
 ): VoxelArray {
   const mode = options.mode ?? 'linear';
   const outside = options.outside ?? 'edge';
+  checkResampleOptions(mode, outside, volume.name);
+  const src = volume.data.data as VoxelArray;
+  const fill = outside === 'edge' ? 0 : outside;
+  const edge = outside === 'edge';
+  const [m00, m01, m02, t0] = map[0] as [number, number, number, number];
+  const [m10, m11, m12, t1] = map[1] as [number, number, number, number];
+  const [m20, m21, m22, t2] = map[2] as [number, number, number, number];
+  if (m01 === 0 && m02 === 0 && m10 === 0 && m12 === 0 && m20 === 0 && m21 === 0) {
+    return resampleSeparable(src, volume.shape, [m00, m11, m22], [t0, t1, t2], shape, mode, edge, fill);
+  }
+  return mode === 'nearest'
+    ? resampleNearestGeneral(src, volume.shape, map, shape, edge, fill)
+    : resampleLinearGeneral(src, volume.shape, map, shape, edge, fill);
+}
+
+/** Refuses an unknown interpolation mode or outside rule (callers may pass untyped values). */
+function checkResampleOptions(mode: ResampleMode, outside: 'edge' | number, file: string | undefined): void {
   if (mode !== 'linear' && mode !== 'nearest') {
     throw new MrnError(
       'E_INVALID_ARGUMENT',
       `resample: mode must be 'linear' or 'nearest', got '${String(mode)}'`,
       {
-        file: volume.name,
+        file,
       },
     );
   }
   if (outside !== 'edge' && typeof outside !== 'number') {
     throw new MrnError('E_INVALID_ARGUMENT', `resample: outside must be 'edge' or a number`, {
-      file: volume.name,
+      file,
     });
   }
-  const src = volume.data.data as VoxelArray;
-  const [nx, ny, nz] = volume.shape;
+}
+
+/** Nearest-neighbour sampling through a general (rotated or sheared) index map; keeps the array type. */
+function resampleNearestGeneral(
+  src: VoxelArray,
+  srcShape: readonly [number, number, number],
+  map: Affine,
+  shape: readonly [number, number, number],
+  edge: boolean,
+  fill: number,
+): VoxelArray {
+  const [nx, ny, nz] = srcShape;
   const [ox, oy, oz] = shape;
-  const n = ox * oy * oz;
-  const fill = outside === 'edge' ? 0 : outside;
-  const edge = outside === 'edge';
   const [m00, m01, m02, t0] = map[0] as [number, number, number, number];
   const [m10, m11, m12, t1] = map[1] as [number, number, number, number];
   const [m20, m21, m22, t2] = map[2] as [number, number, number, number];
@@ -67,37 +91,52 @@ export function resampleWithMap<T extends VoxelArray>(
   const hix = nx - 1 + OUTSIDE_SLACK;
   const hiy = ny - 1 + OUTSIDE_SLACK;
   const hiz = nz - 1 + OUTSIDE_SLACK;
-
-  if (m01 === 0 && m02 === 0 && m10 === 0 && m12 === 0 && m20 === 0 && m21 === 0) {
-    return resampleSeparable(src, volume.shape, [m00, m11, m22], [t0, t1, t2], shape, mode, edge, fill);
-  }
-
-  if (mode === 'nearest') {
-    const ctor = src.constructor as new (len: number) => VoxelArray;
-    const out = new ctor(n);
-    if (fill !== 0) out.fill(fill);
-    let o = 0;
-    for (let k = 0; k < oz; k++) {
-      for (let j = 0; j < oy; j++) {
-        for (let i = 0; i < ox; i++, o++) {
-          const x = t0 + m00 * i + m01 * j + m02 * k;
-          const y = t1 + m10 * i + m11 * j + m12 * k;
-          const z = t2 + m20 * i + m21 * j + m22 * k;
-          if (!edge && (x < lo || x > hix || y < lo || y > hiy || z < lo || z > hiz)) continue;
-          // scipy's order 0 rounds half up: floor(c + 0.5), then clamps into the grid
-          let xi = Math.floor(x + 0.5);
-          let yi = Math.floor(y + 0.5);
-          let zi = Math.floor(z + 0.5);
-          xi = xi < 0 ? 0 : xi >= nx ? nx - 1 : xi;
-          yi = yi < 0 ? 0 : yi >= ny ? ny - 1 : yi;
-          zi = zi < 0 ? 0 : zi >= nz ? nz - 1 : zi;
-          out[o] = src[xi + yi * sy + zi * sz]!;
-        }
+  const ctor = src.constructor as new (len: number) => VoxelArray;
+  const out = new ctor(ox * oy * oz);
+  if (fill !== 0) out.fill(fill);
+  let o = 0;
+  for (let k = 0; k < oz; k++) {
+    for (let j = 0; j < oy; j++) {
+      for (let i = 0; i < ox; i++, o++) {
+        const x = t0 + m00 * i + m01 * j + m02 * k;
+        const y = t1 + m10 * i + m11 * j + m12 * k;
+        const z = t2 + m20 * i + m21 * j + m22 * k;
+        if (!edge && (x < lo || x > hix || y < lo || y > hiy || z < lo || z > hiz)) continue;
+        // scipy's order 0 rounds half up: floor(c + 0.5), then clamps into the grid
+        let xi = Math.floor(x + 0.5);
+        let yi = Math.floor(y + 0.5);
+        let zi = Math.floor(z + 0.5);
+        xi = xi < 0 ? 0 : xi >= nx ? nx - 1 : xi;
+        yi = yi < 0 ? 0 : yi >= ny ? ny - 1 : yi;
+        zi = zi < 0 ? 0 : zi >= nz ? nz - 1 : zi;
+        out[o] = src[xi + yi * sy + zi * sz]!;
       }
     }
-    return out;
   }
+  return out;
+}
 
+/** Trilinear sampling through a general (rotated or sheared) index map (scipy order 1). */
+function resampleLinearGeneral(
+  src: VoxelArray,
+  srcShape: readonly [number, number, number],
+  map: Affine,
+  shape: readonly [number, number, number],
+  edge: boolean,
+  fill: number,
+): VoxelArray {
+  const [nx, ny, nz] = srcShape;
+  const [ox, oy, oz] = shape;
+  const [m00, m01, m02, t0] = map[0] as [number, number, number, number];
+  const [m10, m11, m12, t1] = map[1] as [number, number, number, number];
+  const [m20, m21, m22, t2] = map[2] as [number, number, number, number];
+  const sy = nx;
+  const sz = nx * ny;
+  const lo = -OUTSIDE_SLACK;
+  const hix = nx - 1 + OUTSIDE_SLACK;
+  const hiy = ny - 1 + OUTSIDE_SLACK;
+  const hiz = nz - 1 + OUTSIDE_SLACK;
+  const n = ox * oy * oz;
   const out = src instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
   let o = 0;
   for (let k = 0; k < oz; k++) {

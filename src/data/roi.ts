@@ -19,6 +19,14 @@ import { applyAffine, invertAffine, multiplyAffines } from './affine.js';
 import { aff2axcodes } from './orient.js';
 import { checkSameGrid } from './resample.js';
 import { roiLabelToClass, validateRoi, type RoiDefinition } from './rois.js';
+import {
+  depthWindow,
+  growToTypicalExtent,
+  inPlaneWindow,
+  labelBoundingBox,
+  marginVoxels,
+  mirrorMissingLabels,
+} from './roi-crop-box.js';
 import { createVolume, type Affine, type Volume } from './volume.js';
 
 /** Three numbers along i, j, k (or x, y, z). */
@@ -212,6 +220,89 @@ export function cropRoi(
 ): RoiCrop {
   validateRoi(roi);
   const { caseId, depth: depthMode = 'extend' } = options;
+  checkCropInputs(image, mask, caseId);
+  const [nx, ny, nz] = image.shape;
+  const maxLabel = Math.max(...roi.labels, DEFAULT_MAX_LABEL);
+  const stats =
+    options.labelStats && options.labelStats.length > maxLabel
+      ? options.labelStats
+      : maskLabelStats(mask, maxLabel);
+
+  const { present, missing, labelVoxels } = roiLabelPresence(stats, roi, mask.name, caseId);
+
+  // Bounding box (inclusive) of the present labels, then the fallbacks for the missing ones.
+  let box = labelBoundingBox(stats, present);
+  let fallbacks: RoiFallback[] = [];
+  if (missing.length) {
+    const midI = estimateMidlineI(stats, roi.lrPairs, nx);
+    ({ box, fallbacks } = mirrorMissingLabels(box, stats, roi.lrPairs, missing, midI, nx));
+  }
+  if (fallbacks.some((f) => f.strategy === 'typical-extent')) {
+    box = growToTypicalExtent(box, roi.typicalExtentMm, image.spacing);
+  }
+
+  const margin = marginVoxels(roi.marginMm, image.spacing);
+  const inPlane = inPlaneWindow(box, margin, nx, ny);
+  const depth = depthWindow(box, margin[2]!, nz, roi.slices, depthMode);
+  const start: Vec3 = [inPlane.start[0], inPlane.start[1], depth.start];
+  const end: Vec3 = [inPlane.end[0], inPlane.end[1], depth.end];
+
+  const copy = copyCrop(image, mask, roi, maxLabel, start, end, depth.before);
+  let total = 0;
+  for (const l of present) total += stats[l]!.count;
+
+  const D = roi.slices;
+  const affine = cropAffine(image.affine, start, depth.before);
+  const [cx, cy] = [end[0] - start[0], end[1] - start[1]];
+  return {
+    roi,
+    image: createVolume(copy.image, [cx, cy, D], affine, `${image.name ?? 'image'}#${roi.id}`),
+    mask: createVolume(copy.classes, [cx, cy, D], affine, `${mask.name ?? 'mask'}#${roi.id}`),
+    box: {
+      start: [...start],
+      end: [...end],
+      world: {
+        first: applyAffine(image.affine, start),
+        last: applyAffine(image.affine, [end[0] - 1, end[1] - 1, end[2] - 1]),
+      },
+    },
+    valid: copy.valid,
+    report: {
+      missingLabels: missing,
+      fallbacks,
+      cutLabelVoxels: total - copy.labelledInside,
+      padBefore: depth.before,
+      padAfter: D - depth.before - (end[2] - start[2]),
+      clippedInPlane: inPlane.clipped,
+      labelVoxels,
+    },
+  };
+}
+
+/** The ROI's labels with and without voxels, and each one's voxel count; throws when none has any. */
+function roiLabelPresence(
+  stats: readonly LabelStats[],
+  roi: RoiDefinition,
+  maskName: string | undefined,
+  caseId: string | undefined,
+): { present: number[]; missing: number[]; labelVoxels: Record<number, number> } {
+  const present = roi.labels.filter((l) => stats[l]!.count > 0);
+  const missing = roi.labels.filter((l) => stats[l]!.count === 0);
+  const labelVoxels: Record<number, number> = {};
+  for (const l of roi.labels) labelVoxels[l] = stats[l]!.count;
+  if (present.length === 0) {
+    throw new MrnError(
+      'E_LABEL_MISSING',
+      `cropRoi: ROI '${roi.id}' needs mask labels [${roi.labels}], none of which has a voxel; ` +
+        'nothing to place the box around',
+      { file: maskName, caseId, details: { roi: roi.id, labels: roi.labels } },
+    );
+  }
+  return { present, missing, labelVoxels };
+}
+
+/** cropRoi's input checks: both volumes canonical RAS+ and on one grid. */
+function checkCropInputs(image: Volume, mask: Volume, caseId: string | undefined): void {
   requireCanonical(image, `image ${image.name ?? ''}`.trim(), caseId);
   requireCanonical(mask, `mask ${mask.name ?? ''}`.trim(), caseId);
   try {
@@ -225,121 +316,26 @@ export function cropRoi(
       cause: e,
     });
   }
-  const [nx, ny, nz] = image.shape;
-  const maxLabel = Math.max(...roi.labels, DEFAULT_MAX_LABEL);
-  const stats =
-    options.labelStats && options.labelStats.length > maxLabel
-      ? options.labelStats
-      : maskLabelStats(mask, maxLabel);
+}
 
-  const present = roi.labels.filter((l) => stats[l]!.count > 0);
-  const missing = roi.labels.filter((l) => stats[l]!.count === 0);
-  const labelVoxels: Record<number, number> = {};
-  for (const l of roi.labels) labelVoxels[l] = stats[l]!.count;
-  if (present.length === 0) {
-    throw new MrnError(
-      'E_LABEL_MISSING',
-      `cropRoi: ROI '${roi.id}' needs mask labels [${roi.labels}], none of which has a voxel; ` +
-        'nothing to place the box around',
-      { file: mask.name, caseId, details: { roi: roi.id, labels: roi.labels } },
-    );
-  }
-
-  // Bounding box (inclusive) of the present labels, then the fallbacks.
-  const lo: Vec3 = [Infinity, Infinity, Infinity];
-  const hi: Vec3 = [-Infinity, -Infinity, -Infinity];
-  const include = (a: readonly number[], b: readonly number[]) => {
-    for (let d = 0; d < 3; d++) {
-      lo[d] = Math.min(lo[d]!, a[d]!);
-      hi[d] = Math.max(hi[d]!, b[d]!);
-    }
-  };
-  for (const l of present) include(stats[l]!.min, stats[l]!.max);
-
-  const partner = new Map<number, number>();
-  for (const [r, l] of roi.lrPairs) {
-    partner.set(r, l);
-    partner.set(l, r);
-  }
-  const fallbacks: RoiFallback[] = [];
-  let grow = false;
-  if (missing.length) {
-    const midI = estimateMidlineI(stats, roi.lrPairs, nx);
-    for (const l of missing) {
-      const p = partner.get(l);
-      if (p !== undefined && stats[p]!.count > 0) {
-        const s = stats[p]!;
-        const a = Math.max(0, Math.min(nx - 1, Math.floor(2 * midI - s.max[0])));
-        const b = Math.max(0, Math.min(nx - 1, Math.ceil(2 * midI - s.min[0])));
-        include([a, s.min[1], s.min[2]], [b, s.max[1], s.max[2]]);
-        fallbacks.push({ label: l, strategy: 'mirror', from: p });
-      } else {
-        grow = true;
-        fallbacks.push({ label: l, strategy: 'typical-extent' });
-      }
-    }
-  }
-  if (grow) {
-    for (let d = 0; d < 3; d++) {
-      const want = Math.ceil(roi.typicalExtentMm[d]! / image.spacing[d]!);
-      const have = hi[d]! - lo[d]! + 1;
-      if (have < want) {
-        const extra = want - have;
-        lo[d] = lo[d]! - Math.floor(extra / 2);
-        hi[d] = hi[d]! + Math.ceil(extra / 2);
-      }
-    }
-  }
-
-  // Margin (mm -> voxels, rounded up so the margin is at least what was asked).
-  const margin = [0, 1, 2].map((d) => Math.ceil(roi.marginMm[d]! / image.spacing[d]! - 1e-9));
-  const size = [nx, ny, nz];
-  const start: Vec3 = [0, 0, 0];
-  const end: Vec3 = [0, 0, 0];
-  let clippedInPlane = false;
-  for (let d = 0; d < 2; d++) {
-    const a = lo[d]! - margin[d]!;
-    const b = hi[d]! + margin[d]! + 1;
-    start[d] = Math.max(0, a);
-    end[d] = Math.min(size[d]!, b);
-    if (start[d] !== a || end[d] !== b) clippedInPlane = true;
-  }
-
-  // Depth: exactly roi.slices.
+/**
+ * Copies the box `start..end` of image and mask into a crop `roi.slices` deep, real slices from
+ * `before` on, mapping mask labels to the ROI's classes; counts the ROI's labelled voxels inside.
+ */
+function copyCrop(
+  image: Volume,
+  mask: Volume,
+  roi: RoiDefinition,
+  maxLabel: number,
+  start: Vec3,
+  end: Vec3,
+  before: number,
+): { image: Float32Array; classes: Int32Array; valid: boolean[]; labelledInside: number } {
+  const [nx, ny] = image.shape;
   const D = roi.slices;
-  const zLo = Math.max(0, lo[2]! - margin[2]!);
-  const zHi = Math.min(nz, hi[2]! + margin[2]! + 1); // exclusive
-  let kStart: number; // may be < 0 or leave kStart + D > nz: those slices are padding
-  if (zHi - zLo >= D) {
-    // Too deep: centre-crop on the labelled range (with margin).
-    kStart = zLo + Math.floor((zHi - zLo - D) / 2);
-  } else if (depthMode === 'extend') {
-    kStart = zLo - Math.floor((D - (zHi - zLo)) / 2);
-    if (nz >= D) kStart = Math.max(0, Math.min(nz - D, kStart));
-    else kStart = -Math.floor((D - nz) / 2);
-  } else {
-    kStart = zLo - Math.floor((D - (zHi - zLo)) / 2);
-  }
-  const padBefore = Math.max(0, -kStart);
-  if (depthMode === 'pad' && zHi - zLo < D) {
-    // Only the labelled slices (+ margin) are real; everything else is padding.
-    start[2] = zLo;
-    end[2] = zHi;
-  } else {
-    start[2] = Math.max(0, kStart);
-    end[2] = Math.min(nz, kStart + D);
-  }
-  const before = depthMode === 'pad' && zHi - zLo < D ? start[2] - kStart : padBefore;
-
-  // Labelled voxels of the ROI left outside the box.
-  let inside = 0;
-  let total = 0;
-  for (const l of present) total += stats[l]!.count;
   const lut = roiLabelToClass(roi, maxLabel);
   const roiLabel = new Uint8Array(maxLabel + 1);
   for (const l of roi.labels) roiLabel[l] = 1;
-
-  // Copy the crop.
   const cx = end[0] - start[0];
   const cy = end[1] - start[1];
   const img = new Float32Array(cx * cy * D);
@@ -347,6 +343,7 @@ export function cropRoi(
   const src = image.data.data;
   const msk = mask.data.data;
   const valid = new Array<boolean>(D).fill(false);
+  let inside = 0;
   for (let k = start[2]; k < end[2]; k++) {
     const z = k - start[2] + before;
     valid[z] = true;
@@ -366,39 +363,18 @@ export function cropRoi(
       }
     }
   }
+  return { image: img, classes: cls, valid, labelledInside: inside };
+}
 
-  // The crop's voxel (0,0,0) is input voxel (start_i, start_j, start_k - before).
+/** The crop's affine: its voxel (0,0,0) is input voxel (start_i, start_j, start_k - before). */
+function cropAffine(affine: Affine, start: Vec3, before: number): Affine {
   const shift: Affine = [
     [1, 0, 0, start[0]],
     [0, 1, 0, start[1]],
     [0, 0, 1, start[2] - before],
     [0, 0, 0, 1],
   ];
-  const affine = multiplyAffines(image.affine, shift);
-  const name = `${image.name ?? 'image'}#${roi.id}`;
-  return {
-    roi,
-    image: createVolume(img, [cx, cy, D], affine, name),
-    mask: createVolume(cls, [cx, cy, D], affine, `${mask.name ?? 'mask'}#${roi.id}`),
-    box: {
-      start: [...start],
-      end: [...end],
-      world: {
-        first: applyAffine(image.affine, start),
-        last: applyAffine(image.affine, [end[0] - 1, end[1] - 1, end[2] - 1]),
-      },
-    },
-    valid,
-    report: {
-      missingLabels: missing,
-      fallbacks,
-      cutLabelVoxels: total - inside,
-      padBefore: before,
-      padAfter: D - before - (end[2] - start[2]),
-      clippedInPlane,
-      labelVoxels,
-    },
-  };
+  return multiplyAffines(affine, shift);
 }
 
 /**

@@ -13,6 +13,7 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { MrnError } from '../errors.js';
+import { float16ToFloat32 } from '../layers/float16.js';
 
 /** The safetensors dtypes mrn reads. */
 export type SafetensorsDtype =
@@ -137,6 +138,20 @@ export function parseSafetensorsHeader(
   dataLength: number,
   file: string,
 ): SafetensorsHeader {
+  const json = parseHeaderJson(headerBytes, file);
+  const metadata: Record<string, string> = {};
+  const entries: SafetensorsEntry[] = [];
+  for (const [name, value] of Object.entries(json)) {
+    if (name === '__metadata__') Object.assign(metadata, parseMetadata(value, file));
+    else entries.push(parseTensorEntry(name, value, file));
+  }
+  entries.sort((a, b) => a.dataOffsets[0] - b.dataOffsets[0] || a.dataOffsets[1] - b.dataOffsets[1]);
+  checkTiling(entries, dataLength, file);
+  return { entries, metadata, dataStart: 0, dataLength };
+}
+
+/** The header bytes as a JSON object (strict UTF-8). */
+function parseHeaderJson(headerBytes: Uint8Array, file: string): Record<string, unknown> {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
@@ -146,59 +161,66 @@ export function parseSafetensorsHeader(
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw invalid(file, 'header is not a JSON object');
   }
-  const metadata: Record<string, string> = {};
-  const entries: SafetensorsEntry[] = [];
-  for (const [name, value] of Object.entries(json as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        throw invalid(file, '__metadata__ is not an object of strings');
-      }
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof v !== 'string') throw invalid(file, `__metadata__.${k} is not a string`);
-        metadata[k] = v;
-      }
-      continue;
-    }
-    const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (v === null || typeof v !== 'object') throw invalid(file, `tensor '${name}': entry is not an object`);
-    if (typeof v.dtype !== 'string' || !Object.hasOwn(ITEM_SIZE, v.dtype)) {
-      throw invalid(file, `tensor '${name}': unsupported dtype ${JSON.stringify(v.dtype)}`, {
-        tensor: name,
-        supported: Object.keys(ITEM_SIZE),
-      });
-    }
-    const dtype = v.dtype as SafetensorsDtype;
-    if (!Array.isArray(v.shape) || !v.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw invalid(
-        file,
-        `tensor '${name}': shape ${JSON.stringify(v.shape)} is not a list of non-negative integers`,
-      );
-    }
-    const offsets = v.data_offsets;
-    if (
-      !Array.isArray(offsets) ||
-      offsets.length !== 2 ||
-      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
-      offsets[0] > offsets[1]
-    ) {
-      throw invalid(
-        file,
-        `tensor '${name}': data_offsets ${JSON.stringify(offsets)} are not [begin, end] with begin <= end`,
-      );
-    }
-    const shape = v.shape as number[];
-    const expected = elementCount(shape) * ITEM_SIZE[dtype];
-    const actual = offsets[1] - offsets[0];
-    if (actual !== expected) {
-      throw invalid(
-        file,
-        `tensor '${name}': ${dtype} ${JSON.stringify(shape)} needs ${expected} bytes but data_offsets span ${actual}`,
-        { tensor: name, expected, actual },
-      );
-    }
-    entries.push({ name, dtype, shape, dataOffsets: [offsets[0], offsets[1]] });
+  return json as Record<string, unknown>;
+}
+
+/** `__metadata__`: an object of strings. */
+function parseMetadata(value: unknown, file: string): Record<string, string> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalid(file, '__metadata__ is not an object of strings');
   }
-  entries.sort((a, b) => a.dataOffsets[0] - b.dataOffsets[0] || a.dataOffsets[1] - b.dataOffsets[1]);
+  const metadata: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof v !== 'string') throw invalid(file, `__metadata__.${k} is not a string`);
+    metadata[k] = v;
+  }
+  return metadata;
+}
+
+/** One tensor's entry: a known dtype, a non-negative integer shape, offsets spanning exactly its bytes. */
+function parseTensorEntry(name: string, value: unknown, file: string): SafetensorsEntry {
+  const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+  if (v === null || typeof v !== 'object') throw invalid(file, `tensor '${name}': entry is not an object`);
+  if (typeof v.dtype !== 'string' || !Object.hasOwn(ITEM_SIZE, v.dtype)) {
+    throw invalid(file, `tensor '${name}': unsupported dtype ${JSON.stringify(v.dtype)}`, {
+      tensor: name,
+      supported: Object.keys(ITEM_SIZE),
+    });
+  }
+  const dtype = v.dtype as SafetensorsDtype;
+  if (!Array.isArray(v.shape) || !v.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw invalid(
+      file,
+      `tensor '${name}': shape ${JSON.stringify(v.shape)} is not a list of non-negative integers`,
+    );
+  }
+  const offsets = v.data_offsets;
+  if (
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+    offsets[0] > offsets[1]
+  ) {
+    throw invalid(
+      file,
+      `tensor '${name}': data_offsets ${JSON.stringify(offsets)} are not [begin, end] with begin <= end`,
+    );
+  }
+  const shape = v.shape as number[];
+  const expected = elementCount(shape) * ITEM_SIZE[dtype];
+  const actual = offsets[1] - offsets[0];
+  if (actual !== expected) {
+    throw invalid(
+      file,
+      `tensor '${name}': ${dtype} ${JSON.stringify(shape)} needs ${expected} bytes but data_offsets span ${actual}`,
+      { tensor: name, expected, actual },
+    );
+  }
+  return { name, dtype, shape, dataOffsets: [offsets[0], offsets[1]] };
+}
+
+/** The tensors (sorted by offset) must tile the data section: no overlap, no hole, nothing past its end. */
+function checkTiling(entries: readonly SafetensorsEntry[], dataLength: number, file: string): void {
   let cursor = 0;
   for (const e of entries) {
     if (e.dataOffsets[0] !== cursor) {
@@ -221,7 +243,6 @@ export function parseSafetensorsHeader(
       { described: cursor, actual: dataLength },
     );
   }
-  return { entries, metadata, dataStart: 0, dataLength };
 }
 
 function readHeaderLength(prefix: Uint8Array, fileSize: number, file: string): number {
@@ -234,21 +255,6 @@ function readHeaderLength(prefix: Uint8Array, fileSize: number, file: string): n
     throw invalid(file, `header length ${len} runs past the end of the ${fileSize}-byte file`);
   }
   return len;
-}
-
-/** Converts IEEE half floats to float32. */
-function f16ToF32(src: Uint16Array): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) {
-    const h = src[i];
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 0) out[i] = sign * frac * 2 ** -24;
-    else if (exp === 31) out[i] = frac ? NaN : sign * Infinity;
-    else out[i] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
-  }
-  return out;
 }
 
 /** Converts bfloat16 (the top half of a float32) to float32, exactly. */
@@ -275,7 +281,7 @@ function decodeTensor(dtype: SafetensorsDtype, bytes: Uint8Array): SafetensorsDa
     case 'F32':
       return new Float32Array(buffer, byteOffset, n);
     case 'F16':
-      return f16ToF32(new Uint16Array(buffer, byteOffset, n));
+      return float16ToFloat32(new Uint16Array(buffer, byteOffset, n));
     case 'BF16':
       return bf16ToF32(new Uint16Array(buffer, byteOffset, n));
     case 'I64':

@@ -119,7 +119,22 @@ export function createRoiAugmentation(
   roi: RoiDefinition,
   options: AugmentationOptions = {},
 ): RoiAugmentation {
-  const o = { ...DEFAULT_AUGMENTATION, ...options };
+  const o: AugmentationSettings = { ...DEFAULT_AUGMENTATION, ...options };
+  checkAugmentationSettings(o);
+  const mirror = roiClassMirror(roi);
+  return (input, rng, shared = {}) => {
+    checkSample(input, 'augmentation');
+    const draws = drawAugmentation(rng, o);
+    return applyAugmentation(input, draws, shared.flip ?? draws.flip, o.depth ?? input.depth, mirror);
+  };
+}
+
+/** The options with every default filled in (`depth` stays optional: the sample's own by default). */
+type AugmentationSettings = Readonly<Required<Omit<AugmentationOptions, 'depth'>>> &
+  Pick<AugmentationOptions, 'depth'>;
+
+/** Refuses probabilities outside [0, 1] and invalid ranges, shifts and angles. */
+function checkAugmentationSettings(o: AugmentationSettings): void {
   for (const p of [
     'flipProbability',
     'rotateScaleProbability',
@@ -143,59 +158,99 @@ export function createRoiAugmentation(
       `augmentation: maxSliceShift must be a non-negative integer, got ${o.maxSliceShift}`,
     );
   }
-  const mirror = roiClassMirror(roi);
-  const logUniform = (rng: Rng, [a, b]: readonly [number, number]) =>
-    Math.exp(rng.uniform(Math.log(a), Math.log(b)));
+}
 
-  return (input, rng, shared = {}) => {
-    checkSample(input, 'augmentation');
-    const applied: AppliedAugmentation = {};
-    // Draw everything first, in a fixed order.
-    const shift = rng.int(-o.maxSliceShift, o.maxSliceShift + 1);
-    const flipDraw = rng.bool(o.flipProbability);
-    const doRotate = rng.bool(o.rotateScaleProbability);
-    const angle = rng.uniform(-o.maxRotationDeg, o.maxRotationDeg);
-    const scale = logUniform(rng, o.scaleRange);
-    const doIntensity = rng.bool(o.intensityProbability);
-    const iScale = rng.uniform(o.intensityScaleRange[0], o.intensityScaleRange[1]);
-    const iShift = rng.uniform(o.intensityShiftRange[0], o.intensityShiftRange[1]);
-    const doGamma = rng.bool(o.gammaProbability);
-    const gamma = logUniform(rng, o.gammaRange);
-    const doNoise = rng.bool(o.noiseProbability);
-    const noiseStd = rng.uniform(o.noiseStdRange[0], o.noiseStdRange[1]);
-    const noiseRng = rng.fork();
+/** Every parameter of one call, drawn whether or not its transform applies. */
+interface AugmentationDraws {
+  shift: number;
+  flip: boolean;
+  doRotate: boolean;
+  angle: number;
+  scale: number;
+  doIntensity: boolean;
+  iScale: number;
+  iShift: number;
+  doGamma: boolean;
+  gamma: number;
+  doNoise: boolean;
+  noiseStd: number;
+  noiseRng: Rng;
+}
 
-    let s = input;
-    const depth = o.depth ?? input.depth;
-    if (shift !== 0 || depth !== input.depth) {
-      s = sliceJitter(s, shift, depth);
-      applied.sliceShift = shift;
-    }
-    const flip = shared.flip ?? flipDraw;
-    if (flip) {
-      s = flipLeftRight(s, mirror);
-      applied.flip = true;
-    }
-    if (doRotate) {
-      s = rotateScale(s, { angleDeg: angle, scale });
-      applied.angleDeg = angle;
-      applied.scale = scale;
-    }
-    if (doIntensity) {
-      s = scaleShiftIntensity(s, iScale, iShift);
-      applied.intensityScale = iScale;
-      applied.intensityShift = iShift;
-    }
-    if (doGamma) {
-      s = gammaIntensity(s, gamma);
-      applied.gamma = gamma;
-    }
-    if (doNoise) {
-      s = gaussianNoise(s, noiseStd, noiseRng);
-      applied.noiseStd = noiseStd;
-    }
-    return { sample: s === input ? cloneSample(input) : s, applied };
+/** A log-uniform draw from `[a, b]` (a, b > 0). */
+function logUniform(rng: Rng, [a, b]: readonly [number, number]): number {
+  return Math.exp(rng.uniform(Math.log(a), Math.log(b)));
+}
+
+/** Draws everything first, in a fixed order, so one range never shifts another's random numbers. */
+function drawAugmentation(rng: Rng, o: AugmentationSettings): AugmentationDraws {
+  const shift = rng.int(-o.maxSliceShift, o.maxSliceShift + 1);
+  const flip = rng.bool(o.flipProbability);
+  const doRotate = rng.bool(o.rotateScaleProbability);
+  const angle = rng.uniform(-o.maxRotationDeg, o.maxRotationDeg);
+  const scale = logUniform(rng, o.scaleRange);
+  const doIntensity = rng.bool(o.intensityProbability);
+  const iScale = rng.uniform(o.intensityScaleRange[0], o.intensityScaleRange[1]);
+  const iShift = rng.uniform(o.intensityShiftRange[0], o.intensityShiftRange[1]);
+  const doGamma = rng.bool(o.gammaProbability);
+  const gamma = logUniform(rng, o.gammaRange);
+  const doNoise = rng.bool(o.noiseProbability);
+  const noiseStd = rng.uniform(o.noiseStdRange[0], o.noiseStdRange[1]);
+  const noiseRng = rng.fork();
+  return {
+    shift,
+    flip,
+    doRotate,
+    angle,
+    scale,
+    doIntensity,
+    iScale,
+    iShift,
+    doGamma,
+    gamma,
+    doNoise,
+    noiseStd,
+    noiseRng,
   };
+}
+
+/** Applies the drawn transforms in the fixed order; returns a copy even when none applied. */
+function applyAugmentation(
+  input: RoiSample,
+  d: AugmentationDraws,
+  flip: boolean,
+  depth: number,
+  mirror: Int32Array,
+): { sample: RoiSample; applied: AppliedAugmentation } {
+  const applied: AppliedAugmentation = {};
+  let s = input;
+  if (d.shift !== 0 || depth !== input.depth) {
+    s = sliceJitter(s, d.shift, depth);
+    applied.sliceShift = d.shift;
+  }
+  if (flip) {
+    s = flipLeftRight(s, mirror);
+    applied.flip = true;
+  }
+  if (d.doRotate) {
+    s = rotateScale(s, { angleDeg: d.angle, scale: d.scale });
+    applied.angleDeg = d.angle;
+    applied.scale = d.scale;
+  }
+  if (d.doIntensity) {
+    s = scaleShiftIntensity(s, d.iScale, d.iShift);
+    applied.intensityScale = d.iScale;
+    applied.intensityShift = d.iShift;
+  }
+  if (d.doGamma) {
+    s = gammaIntensity(s, d.gamma);
+    applied.gamma = d.gamma;
+  }
+  if (d.doNoise) {
+    s = gaussianNoise(s, d.noiseStd, d.noiseRng);
+    applied.noiseStd = d.noiseStd;
+  }
+  return { sample: s === input ? cloneSample(input) : s, applied };
 }
 
 /**

@@ -15,16 +15,9 @@
  */
 
 import type { Rng } from '../../rng.js';
-import {
-  QSM_NUCLEUS_NAMES,
-  clamp01,
-  lateralDirection,
-  tierWeight,
-  gridVoxelToWorld,
-  type PlacedAnatomy,
-  type SynthGrid,
-} from './anatomy.js';
-import { NM_VENTROLATERAL, SN_POSTEROLATERAL, type SubjectBiology } from './disease.js';
+import { clamp01, gridVoxelToWorld, type PlacedAnatomy, type SynthGrid } from './anatomy.js';
+import type { SubjectBiology } from './disease.js';
+import { paintNuclei, sampleNucleusGradients } from './nucleus-contrast.js';
 
 /** Image-formation settings; `noiseScale` multiplies both images' noise (the cohort passes `difficulty`). */
 export interface ContrastOptions {
@@ -275,121 +268,15 @@ export function renderImages(
   const qsmNoise = (options.qsmNoiseSdPpb ?? 8) * noiseScale;
   const nmSnr = (options.nmSnr ?? 28) / noiseScale;
   const blurMm = options.blurSigmaMm ?? [0.45, 0.45, 0.8];
-  const [nx, ny, nz] = grid.shape;
-  const n = nx * ny * nz;
   const bgRng = rng.fork();
   const detailRng = rng.fork();
   const noiseRng = rng.fork();
 
   const { tissue } = makeBackground(grid, headShift, bio.age, bgRng);
-
   const whiteMatterPpb = detailRng.normal(-25, 3);
-  const qsmTissue = [0, whiteMatterPpb, detailRng.normal(12, 3), 0, 0];
-  const nmTissue = [0, 400, 320, 110, 550];
-  const qsm = new Float32Array(n);
-  const nm = new Float32Array(n);
-  for (let v = 0; v < n; v++) {
-    const t = tissue[v]!;
-    qsm[v] = qsmTissue[t]!;
-    nm[v] = nmTissue[t]!;
-  }
-
-  // Veins (QSM only): two internal cerebral veins above the thalami, a few medullary veins.
-  const veins: { a: number[]; b: number[]; r: number; chi: number }[] = [];
-  for (const side of [-1, 1]) {
-    veins.push({
-      a: [-100 + side * 2 + headShift[0]!, 82 + headShift[1]!, 68 + headShift[2]!],
-      b: [-100 + side * 1.5 + headShift[0]!, 112 + headShift[1]!, 66 + headShift[2]!],
-      r: 0.9,
-      chi: detailRng.uniform(200, 260),
-    });
-  }
-  for (let m = 0; m < 5; m++) {
-    const a = [detailRng.uniform(-140, -60), detailRng.uniform(50, 150), detailRng.uniform(70, 110)];
-    const dir = [detailRng.normal(), detailRng.normal(), detailRng.normal() * 0.3];
-    const len = detailRng.uniform(12, 28) / Math.hypot(dir[0]!, dir[1]!, dir[2]!);
-    veins.push({
-      a,
-      b: a.map((v, d) => v + dir[d]! * len),
-      r: detailRng.uniform(0.4, 0.7),
-      chi: detailRng.uniform(120, 200),
-    });
-  }
-  for (const vein of veins) paintVein(grid, qsm, tissue, qsmMask, vein);
-
-  // Nuclei: mean susceptibility with a gentle random internal gradient; SN with nigrosome-1 and
-  // PD's posterolateral extra iron.
-  const gradients = QSM_NUCLEUS_NAMES.map(() => {
-    const d = [detailRng.normal(), detailRng.normal(), detailRng.normal()];
-    const norm = Math.hypot(d[0]!, d[1]!, d[2]!) || 1;
-    return { dir: d.map((x) => x / norm), amp: detailRng.uniform(0, 0.08) };
-  });
-  const snInfo = (['R', 'L'] as const).map((side) => {
-    const centre = placed.nuclei[side === 'R' ? 10 : 11]!.centre;
-    const dir = lateralDirection(side, SN_POSTEROLATERAL.posterior, SN_POSTEROLATERAL.inferior);
-    return {
-      centre,
-      dir,
-      nigrosome: centre.map((c, d) => c + 3.5 * dir[d]!),
-      depth: bio.nigrosomeDepthPpb[side],
-      extra: bio.snPosterolateralExtraPpb[side],
-    };
-  });
-  const nmInfo = (['R', 'L'] as const).map((side, s) => {
-    const loss = bio.nmContrastLoss[side];
-    return {
-      centre: placed.nmSn[s]!.centre,
-      dir: lateralDirection(side, NM_VENTROLATERAL.posterior, NM_VENTROLATERAL.inferior),
-      // nmContrast is the mean after loss; the tier profile (0.4 + 1.2 w) averages ~1.
-      base: bio.nmContrast[side] / Math.max(0.05, 1 - loss),
-      loss,
-    };
-  });
-  const p = [0, 0, 0];
-  for (let k = 0; k < nz; k++) {
-    p[2] = gridVoxelToWorld(grid, 2, k);
-    for (let j = 0; j < ny; j++) {
-      p[1] = gridVoxelToWorld(grid, 1, j);
-      const row = (k * ny + j) * nx;
-      for (let i = 0; i < nx; i++) {
-        const v = row + i;
-        const label = qsmMask[v]!;
-        const nmLabel = nmMask[v]!;
-        if (label === 0 && nmLabel === 0) continue;
-        p[0] = gridVoxelToWorld(grid, 0, i);
-        if (label !== 0) {
-          const name = QSM_NUCLEUS_NAMES[label - 1]!;
-          const shape = placed.nuclei[label - 1]!;
-          const g = gradients[label - 1]!;
-          const d =
-            ((p[0] - shape.centre[0]) * g.dir[0]! +
-              (p[1] - shape.centre[1]) * g.dir[1]! +
-              (p[2] - shape.centre[2]) * g.dir[2]!) /
-            8;
-          let chi = bio.qsmPpb[name] * (1 + g.amp * Math.max(-1, Math.min(1, d)));
-          if (label === 11 || label === 12) {
-            const sn = snInfo[label - 11]!;
-            const w = tierWeight(p, sn.centre, sn.dir, 4);
-            // The extra rise is centred on the SN mean (w averages ~0.5): posterolateral up, anteromedial less.
-            chi += sn.extra * (2 * w - 0.5);
-            const dn2 =
-              (p[0] - sn.nigrosome[0]!) ** 2 +
-              (p[1] - sn.nigrosome[1]!) ** 2 +
-              (p[2] - sn.nigrosome[2]!) ** 2;
-            chi -= sn.depth * Math.exp(-dn2 / (2 * 1.5 * 1.5));
-          }
-          qsm[v] = chi;
-          nm[v] = label === 11 || label === 12 ? 370 : 350;
-        }
-        if (nmLabel !== 0) {
-          const info = nmInfo[nmLabel - 1]!;
-          const w = tierWeight(p, info.centre, info.dir, 4);
-          const cr = info.base * Math.max(0, 1 - info.loss * (0.4 + 1.2 * w));
-          nm[v] = 400 * (1 + cr);
-        }
-      }
-    }
-  }
+  const { qsm, nm } = tissueImages(tissue, [0, whiteMatterPpb, detailRng.normal(12, 3), 0, 0]);
+  for (const vein of sampleVeins(headShift, detailRng)) paintVein(grid, qsm, tissue, qsmMask, vein);
+  paintNuclei(grid, placed, qsmMask, nmMask, bio, sampleNucleusGradients(detailRng), qsm, nm);
 
   const sigmaVox = [0, 1, 2].map((d) => blurMm[d]! / Math.abs(grid.affine[d]![d]!)) as [
     number,
@@ -401,19 +288,14 @@ export function renderImages(
 
   const qsmBackgroundCoeffs = Array.from({ length: 9 }, () => detailRng.normal(0, 4));
   const nmBiasCoeffs = Array.from({ length: 9 }, () => detailRng.normal(0, 0.04));
-  const qsmField = smoothField(grid, qsmBackgroundCoeffs);
-  const nmField = smoothField(grid, nmBiasCoeffs);
   const nmSigma = 400 / nmSnr;
-  for (let v = 0; v < n; v++) {
-    const t = tissue[v]!;
-    // QSM is only defined inside the brain mask (tissue + CSF, not scalp).
-    if (t === Tissue.Outside || t === Tissue.Scalp) qsmBlur[v] = 0;
-    else qsmBlur[v] = qsmBlur[v]! + qsmField[v]! + noiseRng.normal(0, qsmNoise);
-    const s = nmBlur[v]! * Math.exp(nmField[v]!);
-    const re = s + noiseRng.normal(0, nmSigma);
-    const im = noiseRng.normal(0, nmSigma);
-    nmBlur[v] = Math.sqrt(re * re + im * im);
-  }
+  addFieldsAndNoise(grid, tissue, qsmBlur, nmBlur, {
+    qsmField: smoothField(grid, qsmBackgroundCoeffs),
+    nmField: smoothField(grid, nmBiasCoeffs),
+    qsmNoise,
+    nmSigma,
+    rng: noiseRng,
+  });
   return {
     qsm: qsmBlur,
     nm: nmBlur,
@@ -427,13 +309,88 @@ export function renderImages(
   };
 }
 
+/** QSM (ppb) and NM (a.u.) images of the tissue classes alone, before nuclei, veins and blur. */
+function tissueImages(
+  tissue: Uint8Array,
+  qsmTissue: readonly number[],
+): { qsm: Float32Array; nm: Float32Array } {
+  const nmTissue = [0, 400, 320, 110, 550];
+  const n = tissue.length;
+  const qsm = new Float32Array(n);
+  const nm = new Float32Array(n);
+  for (let v = 0; v < n; v++) {
+    const t = tissue[v]!;
+    qsm[v] = qsmTissue[t]!;
+    nm[v] = nmTissue[t]!;
+  }
+  return { qsm, nm };
+}
+
+/** A vein: a capsule from `a` to `b` (world mm), radius `r` mm, susceptibility `chi` ppb. */
+interface Vein {
+  a: number[];
+  b: number[];
+  r: number;
+  chi: number;
+}
+
+/** Veins (QSM only): two internal cerebral veins above the thalami, a few medullary veins. */
+function sampleVeins(headShift: readonly number[], rng: Rng): Vein[] {
+  const veins: Vein[] = [];
+  for (const side of [-1, 1]) {
+    veins.push({
+      a: [-100 + side * 2 + headShift[0]!, 82 + headShift[1]!, 68 + headShift[2]!],
+      b: [-100 + side * 1.5 + headShift[0]!, 112 + headShift[1]!, 66 + headShift[2]!],
+      r: 0.9,
+      chi: rng.uniform(200, 260),
+    });
+  }
+  for (let m = 0; m < 5; m++) {
+    const a = [rng.uniform(-140, -60), rng.uniform(50, 150), rng.uniform(70, 110)];
+    const dir = [rng.normal(), rng.normal(), rng.normal() * 0.3];
+    const len = rng.uniform(12, 28) / Math.hypot(dir[0]!, dir[1]!, dir[2]!);
+    veins.push({
+      a,
+      b: a.map((v, d) => v + dir[d]! * len),
+      r: rng.uniform(0.4, 0.7),
+      chi: rng.uniform(120, 200),
+    });
+  }
+  return veins;
+}
+
+/**
+ * Adds the smooth fields and noise to the blurred images in place: QSM gets its residual background
+ * field and Gaussian noise inside the brain (0 outside); NM its multiplicative bias and Rician noise.
+ */
+function addFieldsAndNoise(
+  grid: SynthGrid,
+  tissue: Uint8Array,
+  qsm: Float32Array,
+  nm: Float32Array,
+  f: { qsmField: Float32Array; nmField: Float32Array; qsmNoise: number; nmSigma: number; rng: Rng },
+): void {
+  const [nx, ny, nz] = grid.shape;
+  const n = nx * ny * nz;
+  for (let v = 0; v < n; v++) {
+    const t = tissue[v]!;
+    // QSM is only defined inside the brain mask (tissue + CSF, not scalp).
+    if (t === Tissue.Outside || t === Tissue.Scalp) qsm[v] = 0;
+    else qsm[v] = qsm[v]! + f.qsmField[v]! + f.rng.normal(0, f.qsmNoise);
+    const s = nm[v]! * Math.exp(f.nmField[v]!);
+    const re = s + f.rng.normal(0, f.nmSigma);
+    const im = f.rng.normal(0, f.nmSigma);
+    nm[v] = Math.sqrt(re * re + im * im);
+  }
+}
+
 /** Paints a vein (a capsule from a to b, radius r) into the QSM image over white/grey matter only. */
 function paintVein(
   grid: SynthGrid,
   qsm: Float32Array,
   tissue: Uint8Array,
   labels: Uint8Array,
-  vein: { a: number[]; b: number[]; r: number; chi: number },
+  vein: Vein,
 ): void {
   const [nx, ny] = grid.shape;
   const lo = [0, 1, 2].map((d) => Math.min(vein.a[d]!, vein.b[d]!) - vein.r - 1);
