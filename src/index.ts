@@ -12,25 +12,25 @@ export * from './rng.js';
 export * from './backend.js';
 
 // Volumes and medical image I/O
-export * from './data/volume.js';
-export * from './data/nifti.js';
-export * from './data/orient.js';
-export * from './data/resample.js';
-export * from './data/intensity.js';
-export * from './data/nifti-header.js';
-export { applyAffine, identityAffine, invertAffine, multiplyAffines } from './data/affine.js';
-export * from './data/safetensors.js';
+export * from './preprocess/volume.js';
+export * from './io/nifti.js';
+export * from './preprocess/orientation.js';
+export * from './preprocess/resample.js';
+export * from './preprocess/intensity.js';
+export * from './io/nifti-header.js';
+export { applyAffine, identityAffine, invertAffine, multiplyAffines } from './preprocess/affine.js';
+export * from './io/safetensors.js';
 
 // Data: PDCAD cases, ROI definitions, cropping, slices, augmentation, cache, folds
-export * from './data/folds.js';
-export * from './data/rois.js';
-export * from './data/roi.js';
-export * from './data/slices.js';
-export * from './data/normalize-roi.js';
-export * from './data/pdcad.js';
-export * from './data/pdcad-problems.js';
-export * from './data/augment/index.js';
-export * from './data/roi-cache.js';
+export * from './pdcad/folds.js';
+export * from './preprocess/roi-definitions.js';
+export * from './preprocess/roi-crop.js';
+export * from './preprocess/roi-slices.js';
+export * from './preprocess/roi-normalize.js';
+export * from './pdcad/pdcad.js';
+export * from './pdcad/problems.js';
+export * from './preprocess/augment/index.js';
+export * from './pdcad/roi-cache.js';
 
 // Synthetic cohort and the classical baseline
 export {
@@ -52,11 +52,11 @@ export {
   DEFAULT_ANATOMY_VARIATION,
   type PlacedShape,
   type PlacedAnatomy,
-} from './data/synth/anatomy.js';
-export * from './data/synth/templates.js';
-export * from './data/synth/disease.js';
-export * from './data/synth/contrast.js';
-export * from './data/synth/cohort.js';
+} from './synth/anatomy.js';
+export * from './synth/templates.js';
+export * from './synth/disease.js';
+export * from './synth/contrast.js';
+export * from './synth/cohort.js';
 export * from './baselines/roi-features.js';
 export * from './baselines/logistic-regression.js';
 export * from './baselines/cross-validate.js';
@@ -122,8 +122,8 @@ export * from './layers/aux-seg-head.js';
 export * from './layers/roi-branch.js';
 export * from './layers/patient-fusion-head.js';
 export * from './layers/multi-roi-net.js';
-export * from './layers/feature-cache.js';
-export * from './layers/float16.js';
+export * from './train/feature-cache.js';
+export * from './io/float16.js';
 export { fileSystemIO, type FileSystemIOOptions } from './io/file-system-io.js';
 export * from './io/model-safetensors.js';
 

@@ -4,8 +4,8 @@
  */
 
 import { MrnError } from '../errors.js';
-import { readNifti } from '../data/nifti.js';
-import { loadPdcadCases, type PdcadProblem } from '../data/pdcad.js';
+import { readNifti } from '../io/nifti.js';
+import { loadPdcadCases, type PdcadProblem } from '../pdcad/pdcad.js';
 import type { BaselineSample } from './cross-validate.js';
 import { extractBaselineFeatures } from './roi-features.js';
 

@@ -8,7 +8,7 @@ import {
   iterateSafetensors,
   readSafetensors,
   readSafetensorsHeader,
-} from '../../src/data/safetensors.js';
+} from '../../src/io/safetensors.js';
 import { isMrnError } from '../../src/errors.js';
 import { rejectionOf, thrownBy } from '../helpers/errors.js';
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPdcadCases, parsePdcadLabels } from '../../src/data/pdcad.js';
+import { loadPdcadCases, parsePdcadLabels } from '../../src/pdcad/pdcad.js';
 import {
   byteMutation,
   decodeOrMrnError,

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { readNifti, writeNifti } from '../../src/data/nifti.js';
-import { createVolume } from '../../src/data/volume.js';
+import { readNifti, writeNifti } from '../../src/io/nifti.js';
+import { createVolume } from '../../src/preprocess/volume.js';
 
 /** One way to break a case folder. */
 export interface CaseBreak {

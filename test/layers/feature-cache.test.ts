@@ -5,13 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
 import { isMrnError } from '../../src/errors.js';
-import { FeatureCache } from '../../src/layers/feature-cache.js';
-import {
-  float16ToFloat32,
-  float32ToFloat16,
-  fromFloat16Bits,
-  toFloat16Bits,
-} from '../../src/layers/float16.js';
+import { FeatureCache } from '../../src/train/feature-cache.js';
+import { float16ToFloat32, float32ToFloat16, fromFloat16Bits, toFloat16Bits } from '../../src/io/float16.js';
 import { createRng } from '../../src/rng.js';
 import { thrownBy } from '../helpers/errors.js';
 

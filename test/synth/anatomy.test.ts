@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { readNifti } from '../../src/data/nifti.js';
-import { generateSyntheticMasks } from '../../src/data/synth/cohort.js';
-import { QSM_NUCLEUS_NAMES, synthGrid } from '../../src/data/synth/anatomy.js';
+import { readNifti } from '../../src/io/nifti.js';
+import { generateSyntheticMasks } from '../../src/synth/cohort.js';
+import { QSM_NUCLEUS_NAMES, synthGrid } from '../../src/synth/anatomy.js';
 import { isMrnError } from '../../src/errors.js';
 import { labelStats, outOfRange, type RealRange } from './mask-stats.js';
 import { thrownBy } from '../helpers/errors.js';

@@ -6,9 +6,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { MrnError } from '../errors.js';
-import { affineToQform, quaternionToMatrix } from './affine.js';
+import { affineToQform, quaternionToMatrix } from '../preprocess/affine.js';
 import { NIFTI_DATATYPES, parseNiftiHeader, writeNifti1Header, type NiftiHeader } from './nifti-header.js';
-import { createVolume, type Affine, type Volume, type VoxelArray } from './volume.js';
+import { createVolume, type Affine, type Volume, type VoxelArray } from '../preprocess/volume.js';
 
 /** Options of {@link readNifti}. */
 export interface ReadNiftiOptions {

@@ -13,8 +13,8 @@ import path from 'node:path';
 import { MrnError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { decodeChecksummed, encodeChecksummed } from '../io/checksummed.js';
-import { float16ToFloat32, float32ToFloat16 } from './float16.js';
-import type { RoiFeatureInput } from './types.js';
+import { float16ToFloat32, float32ToFloat16 } from '../io/float16.js';
+import type { RoiFeatureInput } from '../layers/types.js';
 
 /** Identifies one cached slice. */
 export interface FeatureKey {

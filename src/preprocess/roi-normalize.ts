@@ -18,7 +18,7 @@
  */
 
 import { MrnError } from '../errors.js';
-import type { RoiCrop } from './roi.js';
+import type { RoiCrop } from './roi-crop.js';
 import { createVolume, type Volume } from './volume.js';
 
 /**

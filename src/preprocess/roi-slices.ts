@@ -9,7 +9,7 @@
  */
 
 import { MrnError } from '../errors.js';
-import type { RoiCrop } from './roi.js';
+import type { RoiCrop } from './roi-crop.js';
 
 /** Where the resized crop sits on the `size x size` canvas (to map predictions back to the crop). */
 export interface SlicePlacement {

@@ -5,7 +5,7 @@
  */
 
 import { MrnError } from '../../errors.js';
-import type { RoiSlices } from '../slices.js';
+import type { RoiSlices } from '../roi-slices.js';
 
 /** One ROI's slices: images `[D, S, S, 1]`, class masks `[D, S, S]`, per-slice validity `[D]`. */
 export type RoiSample = Pick<RoiSlices, 'depth' | 'size' | 'slices' | 'masks' | 'valid'>;

@@ -25,8 +25,8 @@
  *   PNAS 116:5108), slowly rising with age until ~60 y.
  */
 
-import { MrnError } from '../../errors.js';
-import type { Rng } from '../../rng.js';
+import { MrnError } from '../errors.js';
+import type { Rng } from '../rng.js';
 import { QSM_NUCLEUS_NAMES, lateralDirection, tierWeight, type NucleusName } from './anatomy.js';
 
 /** Mean susceptibility of each nucleus in healthy 60-year-olds, ppb (see the file comment). */

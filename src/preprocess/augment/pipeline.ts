@@ -7,7 +7,7 @@
 
 import { MrnError } from '../../errors.js';
 import type { Rng } from '../../rng.js';
-import { roiClassMirror, type RoiDefinition } from '../rois.js';
+import { roiClassMirror, type RoiDefinition } from '../roi-definitions.js';
 import { flipLeftRight } from './flip.js';
 import { gammaIntensity, gaussianNoise, scaleShiftIntensity } from './intensity.js';
 import { rotateScale } from './rotate-scale.js';

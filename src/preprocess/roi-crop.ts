@@ -16,9 +16,9 @@
 
 import { MrnError } from '../errors.js';
 import { applyAffine, invertAffine, multiplyAffines } from './affine.js';
-import { aff2axcodes } from './orient.js';
+import { aff2axcodes } from './orientation.js';
 import { checkSameGrid } from './resample.js';
-import { roiLabelToClass, validateRoi, type RoiDefinition } from './rois.js';
+import { roiLabelToClass, validateRoi, type RoiDefinition } from './roi-definitions.js';
 import { createVolume, type Affine, type Volume } from './volume.js';
 
 /** Three numbers along i, j, k (or x, y, z). */

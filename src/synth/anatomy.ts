@@ -9,9 +9,9 @@
  * and no two sides, have the same masks.
  */
 
-import { MrnError } from '../../errors.js';
-import type { Rng } from '../../rng.js';
-import type { Affine } from '../volume.js';
+import { MrnError } from '../errors.js';
+import type { Rng } from '../rng.js';
+import type { Affine } from '../preprocess/volume.js';
 import { NUCLEUS_TEMPLATES, type NucleusTemplate } from './templates.js';
 
 /** The in-plane voxel size of the PDCADxFoundation release, mm. */

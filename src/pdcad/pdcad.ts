@@ -14,8 +14,8 @@ import type { Dirent } from 'node:fs';
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MrnError, type MrnErrorCode } from '../errors.js';
-import { readNifti } from './nifti.js';
-import type { PdcadWarningCode } from './pdcad-problems.js';
+import { readNifti } from '../io/nifti.js';
+import type { PdcadWarningCode } from './problems.js';
 import {
   guessQsmUnit,
   NM_RATIO_WINDOW,
@@ -28,13 +28,19 @@ import {
   QSM_WINDOW_PPB,
   type QsmUnit,
   type RoiIntensity,
-} from './normalize-roi.js';
-import { aff2axcodes, reorientToCanonical } from './orient.js';
-import { checkSameGrid } from './resample.js';
-import { cropRoi, maskLabelStats, type LabelStats, type RoiBox, type RoiCropReport } from './roi.js';
-import { MRN_ROIS, validateRoi, type RoiDefinition } from './rois.js';
-import { roiToSlices, type RoiSlices } from './slices.js';
-import { createVolume, type Affine, type Volume } from './volume.js';
+} from '../preprocess/roi-normalize.js';
+import { aff2axcodes, reorientToCanonical } from '../preprocess/orientation.js';
+import { checkSameGrid } from '../preprocess/resample.js';
+import {
+  cropRoi,
+  maskLabelStats,
+  type LabelStats,
+  type RoiBox,
+  type RoiCropReport,
+} from '../preprocess/roi-crop.js';
+import { MRN_ROIS, validateRoi, type RoiDefinition } from '../preprocess/roi-definitions.js';
+import { roiToSlices, type RoiSlices } from '../preprocess/roi-slices.js';
+import { createVolume, type Affine, type Volume } from '../preprocess/volume.js';
 
 /** The four files of a case, by role. */
 export type PdcadFileRole = 'QSM' | 'NM' | 'QSM_mask' | 'NM_mask';

@@ -14,7 +14,7 @@
  *   what makes nucleus borders partial-volume rather than binary.
  */
 
-import type { Rng } from '../../rng.js';
+import type { Rng } from '../rng.js';
 import {
   QSM_NUCLEUS_NAMES,
   clamp01,

@@ -10,11 +10,11 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MrnError } from '../../errors.js';
-import { createRng, type Rng } from '../../rng.js';
-import { MRN_VERSION } from '../../version.js';
-import { encodeNifti } from '../nifti.js';
-import { createVolume, type Volume } from '../volume.js';
+import { MrnError } from '../errors.js';
+import { createRng, type Rng } from '../rng.js';
+import { MRN_VERSION } from '../version.js';
+import { encodeNifti } from '../io/nifti.js';
+import { createVolume, type Volume } from '../preprocess/volume.js';
 import {
   PAINT_ORDER,
   QSM_NUCLEUS_NAMES,
