@@ -13,7 +13,8 @@ export * from './backend.js';
 
 // Volumes and medical image I/O
 export * from './preprocess/volume.js';
-export * from './io/nifti.js';
+export * from './io/nifti-reader.js';
+export * from './io/nifti-writer.js';
 export * from './preprocess/orientation.js';
 export * from './preprocess/resample.js';
 export * from './preprocess/intensity.js';
@@ -27,7 +28,10 @@ export * from './preprocess/roi-definitions.js';
 export * from './preprocess/roi-crop.js';
 export * from './preprocess/roi-slices.js';
 export * from './preprocess/roi-normalize.js';
-export * from './pdcad/pdcad.js';
+export * from './pdcad/pdcad-case.js';
+export * from './pdcad/labels-csv.js';
+export * from './pdcad/load-cases.js';
+export * from './pdcad/preprocess-case.js';
 export * from './pdcad/problems.js';
 export * from './preprocess/augment/index.js';
 export * from './pdcad/roi-cache.js';

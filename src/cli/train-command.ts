@@ -1,4 +1,4 @@
-import { loadPdcadCases } from '../pdcad/pdcad.js';
+import { loadPdcadCases } from '../pdcad/load-cases.js';
 import { countSkipReasons, formatSkipReasons } from '../pdcad/problems.js';
 import { MrnError } from '../errors.js';
 import { PRETRAINED_WEIGHTS_NOTE } from '../train/backbone.js';

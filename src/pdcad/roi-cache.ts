@@ -29,12 +29,10 @@ import {
   preprocessCase,
   resolvePreprocessOptions,
   type CaseRoi,
-  type PdcadCase,
-  type PdcadFileRole,
   type PreprocessedCase,
   type PreprocessOptions,
-  PDCAD_FILE_ROLES,
-} from './pdcad.js';
+} from './preprocess-case.js';
+import { type PdcadCase, type PdcadFileRole, PDCAD_FILE_ROLES } from './pdcad-case.js';
 
 /** Bump when the layout or the meaning of cached bytes changes: every older entry becomes a miss. */
 export const ROI_CACHE_FORMAT_VERSION = 2;

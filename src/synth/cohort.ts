@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { MrnError } from '../errors.js';
 import { createRng, type Rng } from '../rng.js';
 import { MRN_VERSION } from '../version.js';
-import { encodeNifti } from '../io/nifti.js';
+import { encodeNifti } from '../io/nifti-writer.js';
 import { createVolume, type Volume } from '../preprocess/volume.js';
 import {
   PAINT_ORDER,

@@ -16,13 +16,13 @@ import {
   type AugmentationOptions,
 } from '../preprocess/augment/pipeline.js';
 import type { RoiSample } from '../preprocess/augment/sample.js';
+import { type PdcadCase } from '../pdcad/pdcad-case.js';
 import {
-  type PdcadCase,
   preprocessCase,
   type PreprocessedCase,
   type PreprocessOptions,
   resolvePreprocessOptions,
-} from '../pdcad/pdcad.js';
+} from '../pdcad/preprocess-case.js';
 import { FeatureCache, type FeatureCacheOptions } from './feature-cache.js';
 import type { SliceEncoder } from '../layers/slice-encoder.js';
 import { blockClassFractions } from '../losses/block-targets.js';

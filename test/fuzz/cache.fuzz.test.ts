@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PreprocessedCase } from '../../src/pdcad/pdcad.js';
+import type { PreprocessedCase } from '../../src/pdcad/preprocess-case.js';
 import { decodeRoiCacheEntry, encodeRoiCacheEntry } from '../../src/pdcad/roi-cache.js';
 import { decodeChecksummed, encodeChecksummed } from '../../src/io/checksummed.js';
 import { FeatureCache } from '../../src/train/feature-cache.js';

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { readNifti, writeNifti } from '../../src/io/nifti.js';
+import { readNifti } from '../../src/io/nifti-reader.js';
+import { writeNifti } from '../../src/io/nifti-writer.js';
 import { createVolume } from '../../src/preprocess/volume.js';
 
 /** One way to break a case folder. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { readNifti } from '../../src/io/nifti.js';
+import { readNifti } from '../../src/io/nifti-reader.js';
 import { generateSyntheticMasks } from '../../src/synth/cohort.js';
 import { QSM_NUCLEUS_NAMES, synthGrid } from '../../src/synth/anatomy.js';
 import { isMrnError } from '../../src/errors.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readNifti } from '../../src/io/nifti.js';
+import { readNifti } from '../../src/io/nifti-reader.js';
 import { parseNiftiHeader } from '../../src/io/nifti-header.js';
 import { QSM_NUCLEUS_NAMES } from '../../src/synth/anatomy.js';
 import { generateSyntheticCase, makeSyntheticCohort, syntheticCaseLabel } from '../../src/synth/cohort.js';
