@@ -24,6 +24,7 @@ export * from './io/safetensors.js';
 
 // Data: PDCAD cases, ROI definitions, cropping, slices, augmentation, cache, folds
 export * from './pdcad/folds.js';
+export * from './preprocess/nucleus-labels.js';
 export * from './preprocess/roi-definitions.js';
 export * from './preprocess/roi-crop.js';
 export * from './preprocess/roi-slices.js';
@@ -45,8 +46,6 @@ export {
   CHALLENGE_INPLANE_MM,
   CHALLENGE_SLICE_MM,
   CHALLENGE_SHAPE,
-  QSM_NUCLEUS_NAMES,
-  type NucleusName,
   MEAN_NUCLEUS_VOLUMES_CM3,
   type SynthGrid,
   type SynthFov,

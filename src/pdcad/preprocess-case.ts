@@ -5,6 +5,7 @@
 
 import { MrnError } from '../errors.js';
 import { readNifti } from '../io/nifti-reader.js';
+import { nucleusLrPairs, PDCAD_QSM_SN_TO_NM } from '../preprocess/nucleus-labels.js';
 import { reorientToCanonical } from '../preprocess/orientation.js';
 import { checkSameGrid } from '../preprocess/resample.js';
 import {
@@ -52,15 +53,6 @@ export interface PreprocessOptions {
   nmMaskFromQsm?: boolean;
 }
 
-/**
- * QSM mask labels standing in for NM mask labels when the NM mask has no SN: `[qsm, nm]` pairs
- * (QSM SN right 11 -> NM SN right 1, left 12 -> 2). QSM and NM are co-registered on one grid.
- */
-export const PDCAD_QSM_SN_TO_NM: readonly (readonly [number, number])[] = [
-  [11, 1],
-  [12, 2],
-];
-
 /** One ROI of a preprocessed case. */
 export interface CaseRoi extends RoiSlices {
   /** Where the crop sits in the canonical (RAS+) grid and in the world. */
@@ -92,7 +84,7 @@ export function resolvePreprocessOptions(options: PreprocessOptions = {}): Requi
     qsm: { windowPpb: options.qsm?.windowPpb ?? QSM_WINDOW_PPB, unit: options.qsm?.unit ?? 'ppb' },
     nm: {
       window: options.nm?.window ?? NM_RATIO_WINDOW,
-      snPairs: options.nm?.snPairs ?? [[1, 2]],
+      snPairs: options.nm?.snPairs ?? nucleusLrPairs('NM'),
       bandMm: options.nm?.bandMm ?? [1, 5],
       minVoxels: options.nm?.minVoxels ?? 20,
     },

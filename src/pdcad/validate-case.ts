@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MrnError, type MrnErrorCode } from '../errors.js';
 import { readNifti } from '../io/nifti-reader.js';
+import { lrPartners, PDCAD_QSM_SN_TO_NM } from '../preprocess/nucleus-labels.js';
 import { aff2axcodes } from '../preprocess/orientation.js';
 import { checkSameGrid } from '../preprocess/resample.js';
 import type { RoiDefinition } from '../preprocess/roi-definitions.js';
@@ -15,7 +16,6 @@ import { guessQsmUnit } from '../preprocess/roi-normalize.js';
 import type { Volume } from '../preprocess/volume.js';
 import { brokenLinkReason, findFile, PDCAD_FILE_NAMES } from './discover.js';
 import { PDCAD_FILE_ROLES, type PdcadCase, type PdcadFileRole, type PdcadProblem } from './pdcad-case.js';
-import { PDCAD_QSM_SN_TO_NM } from './preprocess-case.js';
 import type { PdcadWarningCode } from './problems.js';
 
 /** Tolerance (mm, at the grid's corner voxels) for "same grid": far below a voxel, above float32 rounding. */
@@ -241,11 +241,7 @@ function warnMissingNuclei(
   missing: number[],
   problems: CaseProblems,
 ): void {
-  const partner = new Map<number, number>();
-  for (const [r, l] of roi.lrPairs) {
-    partner.set(r, l);
-    partner.set(l, r);
-  }
+  const partner = lrPartners(roi.lrPairs);
   for (const l of roi.labels) {
     if (present.includes(l)) continue;
     if (!missing.includes(l)) missing.push(l);

@@ -18,6 +18,7 @@ import { MrnError } from '../errors.js';
 import { applyAffine, invertAffine, multiplyAffines } from './affine.js';
 import { aff2axcodes } from './orientation.js';
 import { checkSameGrid } from './resample.js';
+import { lrPartners, PDCAD_LR_PAIRS } from './nucleus-labels.js';
 import { roiLabelToClass, validateRoi, type RoiDefinition } from './roi-definitions.js';
 import { createVolume, type Affine, type Volume } from './volume.js';
 
@@ -172,8 +173,8 @@ export function maskLabelStats(mask: Volume, maxLabel = DEFAULT_MAX_LABEL): Labe
 /**
  * The voxel column `i` of the mid-sagittal plane: the mean, over left/right label pairs with both
  * sides present, of the midpoint of the two centroids. Pairs come from `pairs` (the ROI's own) or,
- * when none of those is complete, from the PDCAD convention (odd label `l` = right, `l + 1` = left)
- * over every label in the mask; with no complete pair at all, the volume's centre column.
+ * when none of those is complete, from every pair of the challenge's masks ({@link PDCAD_LR_PAIRS});
+ * with no complete pair at all, the volume's centre column.
  */
 export function estimateMidlineI(
   stats: readonly { count: number; sumI: number }[],
@@ -186,9 +187,7 @@ export function estimateMidlineI(
       .map(([r, l]) => 0.5 * (stats[r]!.sumI / stats[r]!.count + stats[l]!.sumI / stats[l]!.count));
     return mids.length ? mids.reduce((a, b) => a + b, 0) / mids.length : undefined;
   };
-  const conventionPairs: [number, number][] = [];
-  for (let l = 1; l + 1 < stats.length; l += 2) conventionPairs.push([l, l + 1]);
-  return mid(pairs) ?? mid(conventionPairs) ?? (nx - 1) / 2;
+  return mid(pairs) ?? mid(PDCAD_LR_PAIRS) ?? (nx - 1) / 2;
 }
 
 /**
@@ -256,11 +255,7 @@ export function cropRoi(
   };
   for (const l of present) include(stats[l]!.min, stats[l]!.max);
 
-  const partner = new Map<number, number>();
-  for (const [r, l] of roi.lrPairs) {
-    partner.set(r, l);
-    partner.set(l, r);
-  }
+  const partner = lrPartners(roi.lrPairs);
   const fallbacks: RoiFallback[] = [];
   let grow = false;
   if (missing.length) {

@@ -3,9 +3,10 @@
  * labels define the box, how labels map to segmentation classes, how much margin, how many slices.
  * Users can define their own ROIs with the same shape and check them with {@link validateRoi}.
  *
- * Mask label convention (PDCADxFoundation): odd = right, even = left. QSM mask: 1-2 caudate (CN),
- * 3-4 putamen (PUT), 5-6 globus pallidus (GP), 7-8 thalamus (THA), 9-10 subthalamic nucleus (STN),
- * 11-12 substantia nigra (SN), 13-14 red nucleus (RN), 15-16 dentate nucleus (DN). NM mask: 1-2 SN.
+ * Mask labels, their nuclei and their left/right partners come from the challenge's table in
+ * `nucleus-labels.ts` (QSM mask: 1-2 caudate (CN), 3-4 putamen (PUT), 5-6 globus pallidus (GP), 7-8
+ * thalamus (THA), 9-10 subthalamic nucleus (STN), 11-12 substantia nigra (SN), 13-14 red nucleus (RN),
+ * 15-16 dentate nucleus (DN); NM mask: 1-2 SN; right before left).
  *
  * Default slice counts were measured on the five real mask sets in `pdcad-samples` (after
  * reorientation to RAS+, 2 mm slices; script and output in `test/fixtures/rois/`):
@@ -21,6 +22,7 @@
  */
 
 import { MrnError } from '../errors.js';
+import { lrPartners, nucleusLabels, nucleusLrPairs, type NucleusKind } from './nucleus-labels.js';
 
 /** Which co-registered image an ROI is cut from (and whose mask defines it). */
 export type RoiImage = 'QSM' | 'NM';
@@ -69,7 +71,10 @@ export interface RoiDefinition {
 /** Freezes a definition (shallowly) and checks its type, so the defaults cannot be edited by accident. */
 const define = (roi: RoiDefinition): RoiDefinition => Object.freeze(roi);
 
-const pairs = (...rights: number[]): [number, number][] => rights.map((r) => [r, r + 1]);
+/** Labels of QSM-mask nuclei, both sides (from the challenge's table). */
+const qsm = (...kinds: NucleusKind[]) => nucleusLabels('QSM', ...kinds);
+/** Labels of NM-mask nuclei, both sides. */
+const nm = (...kinds: NucleusKind[]) => nucleusLabels('NM', ...kinds);
 
 /**
  * The four MRN ROIs, in the order the model sees them (ROI index = position here).
@@ -79,58 +84,58 @@ export const MRN_ROIS: readonly RoiDefinition[] = Object.freeze([
   define({
     id: 'nm-sn',
     image: 'NM',
-    labels: [1, 2],
+    labels: nm('SN'),
     classes: [
       { name: 'background', labels: [] },
-      { name: 'SN', labels: [1, 2] },
+      { name: 'SN', labels: nm('SN') },
     ],
     marginMm: [4, 4, 2],
     slices: 8,
-    lrPairs: pairs(1),
+    lrPairs: nucleusLrPairs('NM', nm('SN')),
     typicalExtentMm: [28, 12, 12],
   }),
   define({
     id: 'qsm-bg',
     image: 'QSM',
-    labels: [1, 2, 3, 4, 5, 6, 7, 8],
+    labels: qsm('CN', 'PUT', 'GP', 'THA'),
     classes: [
       { name: 'background', labels: [] },
-      { name: 'CN', labels: [1, 2] },
-      { name: 'PUT', labels: [3, 4] },
-      { name: 'GP', labels: [5, 6] },
-      { name: 'THA', labels: [7, 8] },
+      { name: 'CN', labels: qsm('CN') },
+      { name: 'PUT', labels: qsm('PUT') },
+      { name: 'GP', labels: qsm('GP') },
+      { name: 'THA', labels: qsm('THA') },
     ],
     marginMm: [4, 4, 2],
     slices: 20,
-    lrPairs: pairs(1, 3, 5, 7),
+    lrPairs: nucleusLrPairs('QSM', qsm('CN', 'PUT', 'GP', 'THA')),
     typicalExtentMm: [64, 58, 34],
   }),
   define({
     id: 'qsm-mb',
     image: 'QSM',
-    labels: [9, 10, 11, 12, 13, 14],
+    labels: qsm('STN', 'SN', 'RN'),
     classes: [
       { name: 'background', labels: [] },
-      { name: 'STN', labels: [9, 10] },
-      { name: 'SN', labels: [11, 12] },
-      { name: 'RN', labels: [13, 14] },
+      { name: 'STN', labels: qsm('STN') },
+      { name: 'SN', labels: qsm('SN') },
+      { name: 'RN', labels: qsm('RN') },
     ],
     marginMm: [4, 4, 2],
     slices: 10,
-    lrPairs: pairs(9, 11, 13),
+    lrPairs: nucleusLrPairs('QSM', qsm('STN', 'SN', 'RN')),
     typicalExtentMm: [30, 19, 14],
   }),
   define({
     id: 'qsm-dn',
     image: 'QSM',
-    labels: [15, 16],
+    labels: qsm('DN'),
     classes: [
       { name: 'background', labels: [] },
-      { name: 'DN', labels: [15, 16] },
+      { name: 'DN', labels: qsm('DN') },
     ],
     marginMm: [4, 4, 2],
     slices: 8,
-    lrPairs: pairs(15),
+    lrPairs: nucleusLrPairs('QSM', qsm('DN')),
     typicalExtentMm: [38, 19, 12],
   }),
 ]);
@@ -217,11 +222,7 @@ export function roiLabelToClass(roi: RoiDefinition, maxLabel = 255): Int32Array 
  * @throws MrnError `E_CONFIG` when a class's mirrored labels are split over several classes.
  */
 export function roiClassMirror(roi: RoiDefinition): Int32Array {
-  const mirrorLabel = new Map<number, number>();
-  for (const [r, l] of roi.lrPairs) {
-    mirrorLabel.set(r, l);
-    mirrorLabel.set(l, r);
-  }
+  const mirrorLabel = lrPartners(roi.lrPairs);
   const lut = roiLabelToClass(roi);
   const out = new Int32Array(roi.classes.length);
   roi.classes.forEach((c, ci) => {

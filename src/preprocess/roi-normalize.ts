@@ -18,6 +18,7 @@
  */
 
 import { MrnError } from '../errors.js';
+import { nucleusLrPairs } from './nucleus-labels.js';
 import type { RoiCrop } from './roi-crop.js';
 import { createVolume, type Volume } from './volume.js';
 
@@ -117,7 +118,7 @@ export function guessQsmUnit(
 
 /** Options of {@link nmReference}. */
 export interface NmReferenceOptions {
-  /** SN labels in the NM mask as `[right, left]` pairs (default `[[1, 2]]`, odd = right). */
+  /** SN labels in the NM mask as `[right, left]` pairs (default the NM mask's pairs, `[[1, 2]]`). */
   snPairs?: readonly (readonly [number, number])[];
   /** In-plane distance band from the SN border, in mm (default `[1, 5]`: exclusive low, inclusive high). */
   bandMm?: readonly [number, number];
@@ -156,7 +157,7 @@ export interface NmReference {
  *   not a positive finite number (a ratio to it would be meaningless).
  */
 export function nmReference(image: Volume, mask: Volume, options: NmReferenceOptions = {}): NmReference {
-  const { snPairs = [[1, 2]], bandMm = [1, 5], minVoxels = 20 } = options;
+  const { snPairs = nucleusLrPairs('NM'), bandMm = [1, 5], minVoxels = 20 } = options;
   const [nx, ny] = mask.shape;
   const [sx, sy] = mask.spacing;
   const m = mask.data.data;

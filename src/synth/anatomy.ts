@@ -11,6 +11,7 @@
 
 import { MrnError } from '../errors.js';
 import type { Rng } from '../rng.js';
+import { QSM_NUCLEUS_NAMES, type NucleusName } from '../preprocess/nucleus-labels.js';
 import type { Affine } from '../preprocess/volume.js';
 import { NUCLEUS_TEMPLATES, type NucleusTemplate } from './templates.js';
 
@@ -20,29 +21,6 @@ export const CHALLENGE_INPLANE_MM = 2 / 3;
 export const CHALLENGE_SLICE_MM = 2;
 /** The grid of the PDCADxFoundation release. */
 export const CHALLENGE_SHAPE: [number, number, number] = [300, 300, 70];
-
-/** The names of the QSM-mask nuclei, index = label - 1 (odd labels right, even left). */
-export const QSM_NUCLEUS_NAMES = [
-  'CN_R',
-  'CN_L',
-  'PUT_R',
-  'PUT_L',
-  'GP_R',
-  'GP_L',
-  'THA_R',
-  'THA_L',
-  'STN_R',
-  'STN_L',
-  'SN_R',
-  'SN_L',
-  'RN_R',
-  'RN_L',
-  'DN_R',
-  'DN_L',
-] as const;
-
-/** A QSM-mask nucleus name such as `SN_R`. */
-export type NucleusName = (typeof QSM_NUCLEUS_NAMES)[number];
 
 /**
  * Population mean volumes (cm^3) of the 16 QSM-mask labels, from `docs/design.md` (challenge training set);

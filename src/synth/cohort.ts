@@ -14,15 +14,14 @@ import { MrnError } from '../errors.js';
 import { createRng, type Rng } from '../rng.js';
 import { MRN_VERSION } from '../version.js';
 import { encodeNifti } from '../io/nifti-writer.js';
+import { NM_NUCLEUS_NAMES, QSM_NUCLEUS_NAMES, type NucleusName } from '../preprocess/nucleus-labels.js';
 import { createVolume, type Volume } from '../preprocess/volume.js';
 import {
   PAINT_ORDER,
-  QSM_NUCLEUS_NAMES,
   paintShape,
   placeAnatomy,
   sampleAnatomy,
   synthGrid,
-  type NucleusName,
   type SubjectAnatomy,
   type SynthFov,
   type SynthGrid,
@@ -379,7 +378,7 @@ export async function makeSyntheticCohort(
     grid: { shape: grid.shape, origin: grid.origin, affine: grid.affine },
     labels: {
       qsm: Object.fromEntries(QSM_NUCLEUS_NAMES.map((n, i) => [String(i + 1), n])),
-      nm: { '1': 'SN_R', '2': 'SN_L' },
+      nm: Object.fromEntries(NM_NUCLEUS_NAMES.map((n, i) => [String(i + 1), n])),
     },
     cases: truths,
   };

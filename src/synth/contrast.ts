@@ -15,8 +15,8 @@
  */
 
 import type { Rng } from '../rng.js';
+import { QSM_NUCLEUS_NAMES } from '../preprocess/nucleus-labels.js';
 import {
-  QSM_NUCLEUS_NAMES,
   clamp01,
   lateralDirection,
   tierWeight,

@@ -27,7 +27,8 @@
 
 import { MrnError } from '../errors.js';
 import type { Rng } from '../rng.js';
-import { QSM_NUCLEUS_NAMES, lateralDirection, tierWeight, type NucleusName } from './anatomy.js';
+import { QSM_NUCLEUS_NAMES, type NucleusName } from '../preprocess/nucleus-labels.js';
+import { lateralDirection, tierWeight } from './anatomy.js';
 
 /** Mean susceptibility of each nucleus in healthy 60-year-olds, ppb (see the file comment). */
 export const HC_NUCLEUS_QSM_PPB: Record<string, number> = {

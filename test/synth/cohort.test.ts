@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readNifti } from '../../src/io/nifti-reader.js';
 import { parseNiftiHeader } from '../../src/io/nifti-header.js';
-import { QSM_NUCLEUS_NAMES } from '../../src/synth/anatomy.js';
+import { QSM_NUCLEUS_NAMES } from '../../src/preprocess/nucleus-labels.js';
 import { generateSyntheticCase, makeSyntheticCohort, syntheticCaseLabel } from '../../src/synth/cohort.js';
 import { isMrnError } from '../../src/errors.js';
 
