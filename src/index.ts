@@ -3,6 +3,7 @@
  * neuromelanin MRI, in TensorFlow.js. This file only re-exports; each concept lives in its own module.
  *
  * @packageDocumentation
+ * @module mrn
  */
 
 // Basics: version, errors, seeded randomness, backend selection
@@ -37,29 +38,7 @@ export * from './pdcad/problems.js';
 export * from './preprocess/augment/index.js';
 export * from './pdcad/roi-cache.js';
 
-// Synthetic cohort and the classical baseline
-export {
-  synthGrid,
-  sampleAnatomy,
-  gridVoxelToWorld,
-  placeAnatomy,
-  CHALLENGE_INPLANE_MM,
-  CHALLENGE_SLICE_MM,
-  CHALLENGE_SHAPE,
-  MEAN_NUCLEUS_VOLUMES_CM3,
-  type SynthGrid,
-  type SynthFov,
-  type NucleusPlacement,
-  type SubjectAnatomy,
-  type AnatomyVariation,
-  DEFAULT_ANATOMY_VARIATION,
-  type PlacedShape,
-  type PlacedAnatomy,
-} from './synth/anatomy.js';
-export * from './synth/templates.js';
-export * from './synth/disease.js';
-export * from './synth/contrast.js';
-export * from './synth/cohort.js';
+// The classical baseline (the simulator is the subpath `mrn/synth`)
 export * from './baselines/roi-features.js';
 export * from './baselines/logistic-regression.js';
 export * from './baselines/cross-validate.js';
@@ -157,7 +136,7 @@ export * from './wasm/heap.js';
 export * from './train/grad-accumulation.js';
 export * from './train/grad-cache.js';
 
-// Training, evaluation, prediction and plots
+// Training, evaluation and prediction (plots are the subpath `mrn/plots`)
 export * from './train/metrics.js';
 export * from './train/aux-dice.js';
 export * from './train/schedule.js';
@@ -185,11 +164,6 @@ export {
   type FileLayer,
   type WriteFileOptions,
 } from './io/atomic-write.js';
-export { linePanel, svgDocument, type LinePanelOptions, type Series } from './plots/svg.js';
-export { encodePngRgb, pngDataUri } from './plots/png.js';
-export * from './plots/training-curves.js';
-export * from './plots/roc-plot.js';
-export * from './plots/case-explanation.js';
 export * from './train/train-step.js';
 export * from './train/feature-batch.js';
 export * from './train/evaluate.js';
