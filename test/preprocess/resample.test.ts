@@ -1,6 +1,6 @@
 /**
- * Resampling against scipy.ndimage.affine_transform (order 1 and 0, same mapping), grid checks, and
- * world/voxel conversions. References: test/fixtures/nifti/geometry.json (make_fixtures.py geometry).
+ * Resampling against scipy.ndimage.affine_transform (order 1 and 0, same mapping) and grid checks.
+ * References: test/fixtures/nifti/geometry.json (make_fixtures.py geometry).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -9,13 +9,10 @@ import {
   checkSameGrid,
   createVolume,
   isMrnError,
-  orientation,
-  reorientToCanonical,
   resampleToMatch,
   resampleToSpacing,
   sameGrid,
   voxelToWorld,
-  worldToVoxel,
   type Affine,
 } from '../../src/index.js';
 import { thrownBy } from '../helpers/errors.js';
@@ -123,13 +120,8 @@ describe('resampleToMatch vs scipy affine_transform (mode constant, cval 0)', ()
   });
 });
 
-describe('grids and coordinates', () => {
+describe('grids', () => {
   const a = createVolume(new Float32Array(7 * 6 * 5), [7, 6, 5], geo.to_match[1]!.affine, 'QSM.nii.gz');
-
-  it('worldToVoxel inverts voxelToWorld', () => {
-    const p = voxelToWorld(a, [1.5, 2, 4.25]);
-    expectClose(worldToVoxel(a, p), [1.5, 2, 4.25], 1e-12);
-  });
 
   it('checkSameGrid accepts float32 rounding, rejects shifts and shape changes with a clear error', () => {
     const rounded = createVolume(
@@ -151,39 +143,5 @@ describe('grids and coordinates', () => {
     expect(sameGrid(a, shifted, 0.6)).toBe(true);
     const other = createVolume(new Uint8Array(7 * 6 * 4), [7, 6, 4], a.affine, 'NM.nii.gz');
     expect((thrownBy(() => checkSameGrid(a, other)) as Error).message).toContain('shapes differ');
-  });
-
-  it('reorientToCanonical returns a fresh volume even when already RAS+', () => {
-    const ras = createVolume(
-      Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]),
-      [2, 2, 2],
-      [
-        [1, 0, 0, 0],
-        [0, 1, 0, 0],
-        [0, 0, 1, 0],
-        [0, 0, 0, 1],
-      ],
-    );
-    const c = reorientToCanonical(ras);
-    expect(c.data.data).not.toBe(ras.data.data);
-    expect(Array.from(c.data.data)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(orientation(c)).toBe('RAS');
-  });
-
-  it('a singular affine gives E_ORIENTATION naming the volume', () => {
-    const flat = createVolume(
-      new Float32Array(8),
-      [2, 2, 2],
-      [
-        [1, 1, 0, 0],
-        [0, 0, 0, 0],
-        [0, 0, 1, 0],
-        [0, 0, 0, 1],
-      ],
-      'flat.nii',
-    );
-    const e = thrownBy(() => reorientToCanonical(flat));
-    expect(isMrnError(e, 'E_ORIENTATION')).toBe(true);
-    expect((e as Error).message).toContain('flat.nii');
   });
 });

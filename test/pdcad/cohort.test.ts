@@ -13,7 +13,6 @@ import {
   crossValidateBaseline,
   loadPdcadCases,
   MRN_ERROR_CODES,
-  parsePdcadLabels,
   PDCAD_PROBLEM_CODES,
   type PdcadProblem,
   type PdcadWarningCode,
@@ -116,27 +115,6 @@ describe('loadPdcadCases on a split made of symlinks', () => {
 });
 
 describe('class labels in the CSV', () => {
-  it('accepts 0 and 1 only and returns each bad row as data (case, row, code, value)', () => {
-    const parsed = parsePdcadLabels(
-      'case,label\nA,2\nB,1\nC,-1\nD,0.5\nE,0\n,1\nF,PD\nB,0\nG,1.0\n',
-      'x.csv',
-    );
-    expect([...parsed.labels]).toEqual([
-      ['B', 1],
-      ['E', 0],
-      ['G', 1],
-    ]);
-    expect(parsed.problems.map(({ caseId, row, code, value }) => ({ caseId, row, code, value }))).toEqual([
-      { caseId: 'A', row: 2, code: 'E_CLASS_LABEL_INVALID', value: '2' },
-      { caseId: 'C', row: 4, code: 'E_CLASS_LABEL_INVALID', value: '-1' },
-      { caseId: 'D', row: 5, code: 'E_CLASS_LABEL_INVALID', value: '0.5' },
-      { caseId: undefined, row: 7, code: 'E_CSV_ROW_INVALID', value: undefined },
-      { caseId: 'F', row: 8, code: 'E_CLASS_LABEL_INVALID', value: 'PD' },
-      { caseId: 'B', row: 9, code: 'E_CLASS_LABEL_CONFLICT', value: '0' },
-    ]);
-    expect(parsed.problems[0]!.reason).toBe("x.csv:2: case A has label '2'; labels must be 0 (HC) or 1 (PD)");
-  });
-
   it('excludes a case with label 2 at load, naming the case, the row and the value', async () => {
     await writeLabels(join(root, 'two.csv'), [
       ['RJPD_001', 1],
