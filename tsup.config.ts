@@ -1,9 +1,18 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', cli: 'src/cli/main.ts' },
+  // The root API plus the subpaths `mrn/synth` and `mrn/plots` (package.json `exports`).
+  entry: {
+    index: 'src/index.ts',
+    synth: 'src/synth/index.ts',
+    plots: 'src/plots/index.ts',
+    cli: 'src/cli/main.ts',
+  },
   format: ['esm', 'cjs'],
-  dts: { entry: { index: 'src/index.ts' } },
+  dts: { entry: { index: 'src/index.ts', synth: 'src/synth/index.ts', plots: 'src/plots/index.ts' } },
+  // Shared modules go to shared chunks in CJS too (esbuild splits ESM by default): one MrnError class
+  // for `instanceof` across the root and the subpaths, one copy of each module.
+  splitting: true,
   sourcemap: true,
   clean: true,
   target: 'node20',

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend.js';
-import { readSafetensors } from '../src/data/safetensors.js';
+import { readSafetensors } from '../src/io/safetensors.js';
 import { loadDinov2 } from '../src/layers/vit/load-dinov2.js';
 import { OnnxVitEncoder } from '../src/layers/vit/onnx-encoder.js';
 

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { makeSyntheticCohort } from '../src/data/synth/cohort.js';
+import { makeSyntheticCohort } from '../src/synth/cohort.js';
 import { BREAKS } from '../test/helpers/broken-cases.js';
 
 const CASES = Number(process.argv[2] ?? 200);

@@ -7,8 +7,8 @@
  */
 import { crossValidateBaseline, type BaselineSample } from '../src/baselines/cross-validate.js';
 import { extractBaselineFeatures } from '../src/baselines/roi-features.js';
-import { encodeSyntheticCase, generateSyntheticCase } from '../src/data/synth/cohort.js';
-import { DEFAULT_DIFFICULTY } from '../src/data/synth/disease.js';
+import { encodeSyntheticCase, generateSyntheticCase } from '../src/synth/cohort.js';
+import { DEFAULT_DIFFICULTY } from '../src/synth/disease.js';
 
 const cases = Number(process.argv[2] ?? 200);
 const fov = (process.argv[3] ?? 'small') as 'small' | 'full';

@@ -14,7 +14,6 @@ import {
   CachedFeatureSource,
   extractFeatures,
   loadPdcadCases,
-  makeSyntheticCohort,
   MultiRoiNet,
   resolveBackbone,
   resolvePreprocessOptions,
@@ -23,6 +22,7 @@ import {
   SliceEncoder,
   trainOnFeatures,
 } from '../src/index.js';
+import { makeSyntheticCohort } from '../src/synth/index.js';
 
 const cases = Number(process.argv[2] ?? 200);
 const size = Number(process.argv[3] ?? 56);

@@ -35,10 +35,10 @@ import {
   crossValidate,
   formatMetric,
   loadPdcadCases,
-  makeSyntheticCohort,
   PRETRAINED_WEIGHTS_NOTE,
   selectBackend,
 } from '../src/index.js';
+import { makeSyntheticCohort } from '../src/synth/index.js';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const cases = env('MRN_DEMO_CASES', 60);

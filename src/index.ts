@@ -3,6 +3,7 @@
  * neuromelanin MRI, in TensorFlow.js. This file only re-exports; each concept lives in its own module.
  *
  * @packageDocumentation
+ * @module mrn
  */
 
 // Basics: version, errors, seeded randomness, backend selection
@@ -12,51 +13,32 @@ export * from './rng.js';
 export * from './backend.js';
 
 // Volumes and medical image I/O
-export * from './data/volume.js';
-export * from './data/nifti.js';
-export * from './data/orient.js';
-export * from './data/resample.js';
-export * from './data/intensity.js';
-export * from './data/nifti-header.js';
-export { applyAffine, identityAffine, invertAffine, multiplyAffines } from './data/affine.js';
-export * from './data/safetensors.js';
+export * from './preprocess/volume.js';
+export * from './io/nifti-reader.js';
+export * from './io/nifti-writer.js';
+export * from './preprocess/orientation.js';
+export * from './preprocess/resample.js';
+export * from './preprocess/intensity.js';
+export * from './io/nifti-header.js';
+export { applyAffine, identityAffine, invertAffine, multiplyAffines } from './preprocess/affine.js';
+export * from './io/safetensors.js';
 
 // Data: PDCAD cases, ROI definitions, cropping, slices, augmentation, cache, folds
-export * from './data/folds.js';
-export * from './data/rois.js';
-export * from './data/roi.js';
-export * from './data/slices.js';
-export * from './data/normalize-roi.js';
-export * from './data/pdcad.js';
-export * from './data/pdcad-problems.js';
-export * from './data/augment/index.js';
-export * from './data/roi-cache.js';
+export * from './pdcad/folds.js';
+export * from './preprocess/nucleus-labels.js';
+export * from './preprocess/roi-definitions.js';
+export * from './preprocess/roi-crop.js';
+export * from './preprocess/roi-slices.js';
+export * from './preprocess/roi-normalize.js';
+export * from './pdcad/pdcad-case.js';
+export * from './pdcad/labels-csv.js';
+export * from './pdcad/load-cases.js';
+export * from './pdcad/preprocess-case.js';
+export * from './pdcad/problems.js';
+export * from './preprocess/augment/index.js';
+export * from './pdcad/roi-cache.js';
 
-// Synthetic cohort and the classical baseline
-export {
-  synthGrid,
-  sampleAnatomy,
-  gridVoxelToWorld,
-  placeAnatomy,
-  CHALLENGE_INPLANE_MM,
-  CHALLENGE_SLICE_MM,
-  CHALLENGE_SHAPE,
-  QSM_NUCLEUS_NAMES,
-  type NucleusName,
-  MEAN_NUCLEUS_VOLUMES_CM3,
-  type SynthGrid,
-  type SynthFov,
-  type NucleusPlacement,
-  type SubjectAnatomy,
-  type AnatomyVariation,
-  DEFAULT_ANATOMY_VARIATION,
-  type PlacedShape,
-  type PlacedAnatomy,
-} from './data/synth/anatomy.js';
-export * from './data/synth/templates.js';
-export * from './data/synth/disease.js';
-export * from './data/synth/contrast.js';
-export * from './data/synth/cohort.js';
+// The classical baseline (the simulator is the subpath `mrn/synth`)
 export * from './baselines/roi-features.js';
 export * from './baselines/logistic-regression.js';
 export * from './baselines/cross-validate.js';
@@ -122,8 +104,8 @@ export * from './layers/aux-seg-head.js';
 export * from './layers/roi-branch.js';
 export * from './layers/patient-fusion-head.js';
 export * from './layers/multi-roi-net.js';
-export * from './layers/feature-cache.js';
-export * from './layers/float16.js';
+export * from './train/feature-cache.js';
+export * from './io/float16.js';
 export { fileSystemIO, type FileSystemIOOptions } from './io/file-system-io.js';
 export * from './io/model-safetensors.js';
 
@@ -154,7 +136,7 @@ export * from './wasm/heap.js';
 export * from './train/grad-accumulation.js';
 export * from './train/grad-cache.js';
 
-// Training, evaluation, prediction and plots
+// Training, evaluation and prediction (plots are the subpath `mrn/plots`)
 export * from './train/metrics.js';
 export * from './train/aux-dice.js';
 export * from './train/schedule.js';
@@ -182,11 +164,6 @@ export {
   type FileLayer,
   type WriteFileOptions,
 } from './io/atomic-write.js';
-export { linePanel, svgDocument, type LinePanelOptions, type Series } from './plots/svg.js';
-export { encodePngRgb, pngDataUri } from './plots/png.js';
-export * from './plots/training-curves.js';
-export * from './plots/roc-plot.js';
-export * from './plots/case-explanation.js';
 export * from './train/train-step.js';
 export * from './train/feature-batch.js';
 export * from './train/evaluate.js';

@@ -4,7 +4,7 @@
  */
 
 import { MrnError } from '../errors.js';
-import { stratifiedKFold } from '../data/folds.js';
+import { stratifiedKFold } from '../pdcad/folds.js';
 import { rocAuc } from '../train/metrics.js';
 import { fitLogisticRegression, predictLogistic, type LogisticOptions } from './logistic-regression.js';
 

@@ -4,8 +4,9 @@
  */
 
 import { MrnError } from '../errors.js';
-import { readNifti } from '../data/nifti.js';
-import { loadPdcadCases, type PdcadProblem } from '../data/pdcad.js';
+import { readNifti } from '../io/nifti-reader.js';
+import { loadPdcadCases } from '../pdcad/load-cases.js';
+import { type PdcadProblem } from '../pdcad/pdcad-case.js';
 import type { BaselineSample } from './cross-validate.js';
 import { extractBaselineFeatures } from './roi-features.js';
 

@@ -5,8 +5,8 @@
  */
 
 import { MrnError } from '../errors.js';
-import type { Volume } from '../data/volume.js';
-import { QSM_NUCLEUS_NAMES as QSM_LABEL_NAMES } from '../data/synth/anatomy.js';
+import type { Volume } from '../preprocess/volume.js';
+import { QSM_NUCLEUS_NAMES as QSM_LABEL_NAMES } from '../preprocess/nucleus-labels.js';
 
 /** The feature names, in the order {@link extractBaselineFeatures} returns values. */
 export const BASELINE_FEATURE_NAMES: readonly string[] = [

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadPdcadCases } from '../data/pdcad.js';
+import { loadPdcadCases } from '../pdcad/load-cases.js';
 import { MrnError, MRN_ERROR_CODES } from '../errors.js';
 import { rocSvg } from '../plots/roc-plot.js';
 import { binaryMetrics, rocCurve } from '../train/metrics.js';

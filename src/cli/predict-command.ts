@@ -1,4 +1,4 @@
-import { loadPdcadCases } from '../data/pdcad.js';
+import { loadPdcadCases } from '../pdcad/load-cases.js';
 import { MrnError, MRN_ERROR_CODES } from '../errors.js';
 import { type CasePredictionRow, writePredictionCsv } from '../predict/prediction-csv.js';
 import { ProgressBar } from '../train/progress.js';

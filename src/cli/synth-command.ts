@@ -1,6 +1,6 @@
 import { MrnError } from '../errors.js';
-import { makeSyntheticCohort } from '../data/synth/cohort.js';
-import { DEFAULT_DIFFICULTY } from '../data/synth/disease.js';
+import { makeSyntheticCohort } from '../synth/cohort.js';
+import { DEFAULT_DIFFICULTY } from '../synth/disease.js';
 import type { CliCommand } from './command.js';
 import { intOption, parseCommandArgs, requireOptions } from './command.js';
 

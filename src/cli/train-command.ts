@@ -1,5 +1,5 @@
-import { loadPdcadCases } from '../data/pdcad.js';
-import { countSkipReasons, formatSkipReasons } from '../data/pdcad-problems.js';
+import { loadPdcadCases } from '../pdcad/load-cases.js';
+import { countSkipReasons, formatSkipReasons } from '../pdcad/problems.js';
 import { MrnError } from '../errors.js';
 import { PRETRAINED_WEIGHTS_NOTE } from '../train/backbone.js';
 import { checkEnoughCases } from '../train/enough-cases.js';

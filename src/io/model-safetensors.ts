@@ -12,7 +12,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
-import { encodeSafetensors, readSafetensors, type SafetensorsWriteTensor } from '../data/safetensors.js';
+import { encodeSafetensors, readSafetensors, type SafetensorsWriteTensor } from './safetensors.js';
 import { MrnError } from '../errors.js';
 import type { ModelWeight, MultiRoiNet } from '../layers/multi-roi-net.js';
 import { MRN_VERSION } from '../version.js';

@@ -8,7 +8,7 @@ import { legendHeight, linePanel, svgDocument } from './svg.js';
 export interface RocCurveInput {
   /** Legend name (e.g. `MRN (pooled CV)`). */
   name: string;
-  /** Points from {@link rocCurve}. */
+  /** Points from {@link mrn!rocCurve}. */
   points: readonly RocPoint[];
 }
 

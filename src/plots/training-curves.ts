@@ -7,7 +7,7 @@ import { MrnError } from '../errors.js';
 import type { EpochRecord } from '../train/epoch-log.js';
 import { linePanel, minHeightForRightLegend, PALETTE, type Series, svgDocument } from './svg.js';
 
-/** The training-curves figure of `records` (e.g. {@link readEpochLog}'s result) as an SVG document. */
+/** The training-curves figure of `records` (e.g. {@link mrn!readEpochLog}'s result) as an SVG document. */
 export function trainingCurvesSvg(records: readonly EpochRecord[], title = 'MRN training'): string {
   if (records.length === 0)
     throw new MrnError('E_INVALID_ARGUMENT', 'trainingCurvesSvg: no epoch records to plot');

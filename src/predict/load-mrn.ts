@@ -9,17 +9,11 @@ import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { RoiSample } from '../data/augment/sample.js';
-import { writeNifti } from '../data/nifti.js';
-import {
-  type PdcadCase,
-  type PdcadFileRole,
-  PDCAD_FILE_ROLES,
-  preprocessCase,
-  type PreprocessedCase,
-  type PreprocessOptions,
-} from '../data/pdcad.js';
-import type { Volume } from '../data/volume.js';
+import type { RoiSample } from '../preprocess/augment/sample.js';
+import { writeNifti } from '../io/nifti-writer.js';
+import { type PdcadCase, type PdcadFileRole, PDCAD_FILE_ROLES } from '../pdcad/pdcad-case.js';
+import { preprocessCase, type PreprocessedCase, type PreprocessOptions } from '../pdcad/preprocess-case.js';
+import type { Volume } from '../preprocess/volume.js';
 import { MrnError } from '../errors.js';
 import { MultiRoiNet } from '../layers/multi-roi-net.js';
 import { SliceEncoder } from '../layers/slice-encoder.js';

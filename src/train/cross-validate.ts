@@ -7,7 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { stratifiedKFold, stratifiedSplit } from '../data/folds.js';
+import { stratifiedKFold, stratifiedSplit } from '../pdcad/folds.js';
 import { MrnError } from '../errors.js';
 import { MultiRoiNet, type MultiRoiNetConfig } from '../layers/multi-roi-net.js';
 import { type CasePrediction, predictFromFeatures } from './evaluate.js';

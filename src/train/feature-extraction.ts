@@ -14,16 +14,16 @@ import {
   augmentCaseRois,
   createRoiAugmentation,
   type AugmentationOptions,
-} from '../data/augment/pipeline.js';
-import type { RoiSample } from '../data/augment/sample.js';
+} from '../preprocess/augment/pipeline.js';
+import type { RoiSample } from '../preprocess/augment/sample.js';
+import { type PdcadCase } from '../pdcad/pdcad-case.js';
 import {
-  type PdcadCase,
   preprocessCase,
   type PreprocessedCase,
   type PreprocessOptions,
   resolvePreprocessOptions,
-} from '../data/pdcad.js';
-import { FeatureCache, type FeatureCacheOptions } from '../layers/feature-cache.js';
+} from '../pdcad/preprocess-case.js';
+import { FeatureCache, type FeatureCacheOptions } from './feature-cache.js';
 import type { SliceEncoder } from '../layers/slice-encoder.js';
 import { blockClassFractions } from '../losses/block-targets.js';
 import { createRng } from '../rng.js';

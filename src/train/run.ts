@@ -17,12 +17,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { AugmentationOptions } from '../data/augment/pipeline.js';
-import { type PdcadCase, type PreprocessOptions, resolvePreprocessOptions } from '../data/pdcad.js';
+import type { AugmentationOptions } from '../preprocess/augment/pipeline.js';
+import { type PdcadCase } from '../pdcad/pdcad-case.js';
+import { type PreprocessOptions, resolvePreprocessOptions } from '../pdcad/preprocess-case.js';
 import { MrnError } from '../errors.js';
-import { countSkipReasons, formatSkipReasons } from '../data/pdcad-problems.js';
+import { countSkipReasons, formatSkipReasons } from '../pdcad/problems.js';
 import { checkEnoughCases } from './enough-cases.js';
-import type { FeatureCacheOptions } from '../layers/feature-cache.js';
+import type { FeatureCacheOptions } from './feature-cache.js';
 import { MultiRoiNet, type MultiRoiNetConfig, roiSpecsFromDefinitions } from '../layers/multi-roi-net.js';
 import { SliceEncoder } from '../layers/slice-encoder.js';
 import { rocSvg } from '../plots/roc-plot.js';

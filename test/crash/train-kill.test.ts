@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeSyntheticCohort } from '../../src/data/synth/cohort.js';
+import { makeSyntheticCohort } from '../../src/synth/cohort.js';
 import { createRng } from '../../src/rng.js';
 
 // `mrn train` killed with SIGKILL at seeded random moments (during feature extraction, mid epoch, in

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.js';
-import { makeSyntheticCohort } from '../../src/data/synth/cohort.js';
+import { makeSyntheticCohort } from '../../src/synth/cohort.js';
 import { MRN_ERROR_CODES } from '../../src/errors.js';
 import { BREAKS } from '../helpers/broken-cases.js';
 import { captureIO } from '../helpers/cli-io.js';

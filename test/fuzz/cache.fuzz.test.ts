@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PreprocessedCase } from '../../src/data/pdcad.js';
-import { decodeRoiCacheEntry, encodeRoiCacheEntry } from '../../src/data/roi-cache.js';
+import type { PreprocessedCase } from '../../src/pdcad/preprocess-case.js';
+import { decodeRoiCacheEntry, encodeRoiCacheEntry } from '../../src/pdcad/roi-cache.js';
 import { decodeChecksummed, encodeChecksummed } from '../../src/io/checksummed.js';
-import { FeatureCache } from '../../src/layers/feature-cache.js';
+import { FeatureCache } from '../../src/train/feature-cache.js';
 import {
   byteMutation,
   decodeOrMrnError,

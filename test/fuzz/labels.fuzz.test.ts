@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPdcadCases, parsePdcadLabels } from '../../src/data/pdcad.js';
+import { loadPdcadCases } from '../../src/pdcad/load-cases.js';
+import { parsePdcadLabels } from '../../src/pdcad/labels-csv.js';
 import {
   byteMutation,
   decodeOrMrnError,

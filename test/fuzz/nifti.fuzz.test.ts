@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decodeNifti, readNifti } from '../../src/data/nifti.js';
-import type { Volume } from '../../src/data/volume.js';
+import { decodeNifti, readNifti } from '../../src/io/nifti-reader.js';
+import type { Volume } from '../../src/preprocess/volume.js';
 import type { MrnErrorCode } from '../../src/errors.js';
 import {
   byteMutation,

@@ -4,15 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
-import { parsePdcadLabels } from '../../src/data/pdcad.js';
-import { decodeRoiCacheEntry, encodeRoiCacheEntry } from '../../src/data/roi-cache.js';
-import { decodeSafetensors } from '../../src/data/safetensors.js';
+import { parsePdcadLabels } from '../../src/pdcad/labels-csv.js';
+import { decodeRoiCacheEntry, encodeRoiCacheEntry } from '../../src/pdcad/roi-cache.js';
+import { decodeSafetensors } from '../../src/io/safetensors.js';
 import { decodeChecksummed, encodeChecksummed } from '../../src/io/checksummed.js';
 import { fileSystemIO } from '../../src/io/file-system-io.js';
-import { FeatureCache } from '../../src/layers/feature-cache.js';
+import { FeatureCache } from '../../src/train/feature-cache.js';
 import { loadMrn } from '../../src/predict/load-mrn.js';
 import { readCheckpointMeta, restoreOptimizerState } from '../../src/train/checkpoint.js';
-import type { PreprocessedCase } from '../../src/data/pdcad.js';
+import type { PreprocessedCase } from '../../src/pdcad/preprocess-case.js';
 
 // A weight path that climbs out of the checkpoint folder (built, so the repository's own guard against
 // path literals that leave the repository does not flag this hostile input).

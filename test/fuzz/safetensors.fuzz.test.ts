@@ -9,7 +9,7 @@ import {
   iterateSafetensors,
   type SafetensorsDtype,
   type SafetensorsWriteTensor,
-} from '../../src/data/safetensors.js';
+} from '../../src/io/safetensors.js';
 import {
   byteMutation,
   decodeOrMrnError,

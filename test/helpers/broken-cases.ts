@@ -6,8 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { readNifti, writeNifti } from '../../src/data/nifti.js';
-import { createVolume } from '../../src/data/volume.js';
+import { readNifti } from '../../src/io/nifti-reader.js';
+import { writeNifti } from '../../src/io/nifti-writer.js';
+import { createVolume } from '../../src/preprocess/volume.js';
 
 /** One way to break a case folder. */
 export interface CaseBreak {

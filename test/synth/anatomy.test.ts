@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { readNifti } from '../../src/data/nifti.js';
-import { generateSyntheticMasks } from '../../src/data/synth/cohort.js';
-import { QSM_NUCLEUS_NAMES, synthGrid } from '../../src/data/synth/anatomy.js';
+import { readNifti } from '../../src/io/nifti-reader.js';
+import { generateSyntheticMasks } from '../../src/synth/cohort.js';
+import { QSM_NUCLEUS_NAMES } from '../../src/preprocess/nucleus-labels.js';
+import { synthGrid } from '../../src/synth/anatomy.js';
 import { isMrnError } from '../../src/errors.js';
 import { labelStats, outOfRange, type RealRange } from './mask-stats.js';
 import { thrownBy } from '../helpers/errors.js';

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { crossValidateBaseline } from '../../src/baselines/cross-validate.js';
 import { fitLogisticRegression, predictLogistic } from '../../src/baselines/logistic-regression.js';
 import { BASELINE_FEATURE_NAMES, extractBaselineFeatures } from '../../src/baselines/roi-features.js';
-import { generateSyntheticCase } from '../../src/data/synth/cohort.js';
-import { createVolume } from '../../src/data/volume.js';
+import { generateSyntheticCase } from '../../src/synth/cohort.js';
+import { createVolume } from '../../src/preprocess/volume.js';
 import { createRng } from '../../src/rng.js';
 import { isMrnError } from '../../src/errors.js';
 

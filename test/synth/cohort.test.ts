@@ -3,14 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readNifti } from '../../src/data/nifti.js';
-import { parseNiftiHeader } from '../../src/data/nifti-header.js';
-import { QSM_NUCLEUS_NAMES } from '../../src/data/synth/anatomy.js';
-import {
-  generateSyntheticCase,
-  makeSyntheticCohort,
-  syntheticCaseLabel,
-} from '../../src/data/synth/cohort.js';
+import { readNifti } from '../../src/io/nifti-reader.js';
+import { parseNiftiHeader } from '../../src/io/nifti-header.js';
+import { QSM_NUCLEUS_NAMES } from '../../src/preprocess/nucleus-labels.js';
+import { generateSyntheticCase, makeSyntheticCohort, syntheticCaseLabel } from '../../src/synth/cohort.js';
 import { isMrnError } from '../../src/errors.js';
 
 const stats = JSON.parse(

@@ -1,5 +1,5 @@
 /** Per-label volume, world centroid and extent of a label map, measured like measure_real_masks.py. */
-import type { Affine } from '../../src/data/volume.js';
+import type { Affine } from '../../src/preprocess/volume.js';
 
 export interface LabelStats {
   volumeCm3: number;

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeSyntheticCohort } from '../../src/data/synth/cohort.js';
+import { makeSyntheticCohort } from '../../src/synth/cohort.js';
 
 /** What nibabel saw (test/fixtures/synth/nibabel_readback.py) in the cohort regenerated here. */
 const record = JSON.parse(

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
 import { setFileLayer } from '../../src/io/atomic-write.js';
 import { fileSystemIO } from '../../src/io/file-system-io.js';
-import { FeatureCache } from '../../src/layers/feature-cache.js';
+import { FeatureCache } from '../../src/train/feature-cache.js';
 import { createRng } from '../../src/rng.js';
 import { readCheckpointMeta, restoreOptimizerState, writeCheckpoint } from '../../src/train/checkpoint.js';
 import { type Fault, faultyFileLayer } from '../helpers/faulty-file-layer.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readSafetensors } from '../../src/data/safetensors.js';
+import { readSafetensors } from '../../src/io/safetensors.js';
 import { resizeBicubic, cubicAntialiasTaps, cubicTaps, tapsToMatrix } from '../../src/layers/vit/bicubic.js';
 import { interpolatePositionEmbedding } from '../../src/layers/vit/position-embedding.js';
 import { isMrnError } from '../../src/errors.js';

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend, type BackendName } from '../../src/backend.js';
-import { readSafetensors, type SafetensorsTensor } from '../../src/data/safetensors.js';
+import { readSafetensors, type SafetensorsTensor } from '../../src/io/safetensors.js';
 import { loadDinov2 } from '../../src/layers/vit/load-dinov2.js';
 import type { VisionTransformer } from '../../src/layers/vit/vision-transformer.js';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
-import { readSafetensors } from '../../src/data/safetensors.js';
+import { readSafetensors } from '../../src/io/safetensors.js';
 import { OnnxVitEncoder } from '../../src/layers/vit/onnx-encoder.js';
 import { IMAGENET_NORMALIZATION } from '../../src/layers/vit/vision-transformer.js';
 import { OWN, REFERENCE, maxAbsDiff, nhwc } from './golden-suite.js';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
-import { encodeSafetensors, readSafetensors, type SafetensorsTensor } from '../../src/data/safetensors.js';
+import { encodeSafetensors, readSafetensors, type SafetensorsTensor } from '../../src/io/safetensors.js';
 import { loadDinov2, type Dinov2WeightTensor } from '../../src/layers/vit/load-dinov2.js';
 import { VisionTransformer, vitWeightShapes } from '../../src/layers/vit/vision-transformer.js';
 import {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
-import { readSafetensors } from '../../src/data/safetensors.js';
+import { readSafetensors } from '../../src/io/safetensors.js';
 import { isMrnError } from '../../src/errors.js';
 import { loadDinov2 } from '../../src/layers/vit/load-dinov2.js';
 import { VisionTransformer } from '../../src/layers/vit/vision-transformer.js';

@@ -17,12 +17,12 @@ import {
   fileSystemIO,
   loadMrn,
   loadPdcadCases,
-  makeSyntheticCohort,
   MrnError,
   preprocessCase,
   selectBackend,
   validateRoi,
 } from 'mrn';
+import { makeSyntheticCohort } from 'mrn/synth';
 import {
   buildLabBackbone,
   LAB_BACKBONE_NAME,

@@ -21,7 +21,7 @@ import {
   readSafetensorsHeader,
   type SafetensorsData,
   type SafetensorsDtype,
-} from '../../data/safetensors.js';
+} from '../../io/safetensors.js';
 import { VisionTransformer, type TrainableBlocks } from './vision-transformer.js';
 import {
   VIT_PRESETS,
