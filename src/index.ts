@@ -113,10 +113,15 @@ export {
   layerNorm,
   setFastBlockGradients,
   MlpBlock,
+  SwiGluBlock,
+  AttentionBlock,
+  LayerScaleBlock,
   TransformerBlock,
+  type TransformerBlockOptions,
   type PooledTokens,
   AttentionPoolBlock,
 } from './layers/blocks.js';
+export * from './layers/weight-names.js';
 export * from './layers/slice-encoder.js';
 export * from './layers/aux-seg-head.js';
 export * from './layers/roi-branch.js';

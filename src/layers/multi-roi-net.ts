@@ -10,6 +10,7 @@ import { fileSystemIO } from '../io/file-system-io.js';
 import { createRng } from '../rng.js';
 import { MRN_VERSION } from '../version.js';
 import type { NamedWeight } from './mrn-layer.js';
+import { canonicalHeadWeightPath, WEIGHT_NAME_SEPARATOR } from './weight-names.js';
 import { checkSegResolution, type SegResolution } from './aux-seg-head.js';
 import { PatientFusionHead, type FusionMode } from './patient-fusion-head.js';
 import { RoiBranch } from './roi-branch.js';
@@ -270,28 +271,45 @@ export class MultiRoiNet {
     return this.config.rois.map((r) => r.id);
   }
 
-  /** Every weight with a stable path (`branches/<roi>/...`, `fusion/...`, `backbone/<i>/...`). */
+  /**
+   * Every weight with a stable path, parts joined by `.` (see `weight-names.ts`):
+   * `backbone.<backbone weight>`, `branches.<roi>.<branch weight>`, `fusion.<head weight>`.
+   */
   namedWeights(): ModelWeight[] {
-    const out: ModelWeight[] = [];
     const trainable = new Set(this.trainableWeights);
-    if (this.encoder?.hasBackbone) {
-      (this.encoder.backbone.weights ?? []).forEach((w, i) =>
-        out.push({ path: `backbone/${i}/${w.originalName}`, variable: w, trainable: trainable.has(w) }),
-      );
-    }
+    const out: ModelWeight[] = this.backboneWeights().map((w) => ({
+      ...w,
+      trainable: trainable.has(w.variable),
+    }));
     for (const [id, branch] of this.branches) {
       for (const w of branch.namedWeights()) {
         out.push({
-          path: `branches/${id}/${w.path}`,
+          path: `branches.${id}.${w.path}`,
           variable: w.variable,
           trainable: trainable.has(w.variable),
         });
       }
     }
     for (const w of this.fusionHead.namedWeights()) {
-      out.push({ path: `fusion/${w.path}`, variable: w.variable, trainable: trainable.has(w.variable) });
+      out.push({ path: `fusion.${w.path}`, variable: w.variable, trainable: trainable.has(w.variable) });
     }
     return out;
+  }
+
+  /**
+   * The backbone's weights under `backbone.`, in the backbone's `weights` order. A backbone that is one
+   * layer (mrn's ViT) names them by their names inside it (`backbone.blocks.0.attn.qkv.kernel`), so the
+   * layer's own name does not enter the checkpoint; a model of several layers by layer and weight name.
+   */
+  backboneWeights(): NamedWeight[] {
+    if (!this.encoder?.hasBackbone) return [];
+    const weights = this.encoder.backbone.weights ?? [];
+    const firstParts = new Set(weights.map((w) => w.originalName.split('/')[0]));
+    const inner = (name: string) => (firstParts.size === 1 ? name.slice(name.indexOf('/') + 1) : name);
+    return weights.map((w) => ({
+      path: `backbone.${inner(w.originalName).replace(/\//g, WEIGHT_NAME_SEPARATOR)}`,
+      variable: w,
+    }));
   }
 
   /** The weights an optimiser should update (the backbone's only with `trainBackbone`). */
@@ -515,7 +533,7 @@ export class MultiRoiNet {
   /** Model artifacts (tfjs `model.json` topology + weights) for any tfjs IO handler. */
   async toArtifacts(): Promise<tf.io.ModelArtifacts> {
     const weights = this.namedWeights().filter(
-      (w) => !w.path.startsWith('backbone/') || this.config.trainBackbone,
+      (w) => !w.path.startsWith('backbone.') || this.config.trainBackbone,
     );
     const { data, specs } = await tf.io.encodeWeights(
       weights.map((w) => ({ name: w.path, tensor: w.variable.read() })),
@@ -624,15 +642,28 @@ export class MultiRoiNet {
     return model;
   }
 
+  /**
+   * Today's path of a saved weight name, for checkpoints of any mrn version: head paths through
+   * {@link canonicalHeadWeightPath}; `backbone/<i>/...` (before the `.` convention) as the i-th
+   * backbone weight.
+   */
+  canonicalWeightPath(name: string): string {
+    const legacyBackbone = /^backbone\/(\d+)\//.exec(name);
+    if (legacyBackbone) return this.backboneWeights()[Number(legacyBackbone[1])]?.path ?? name;
+    return name.startsWith('backbone.') ? name : canonicalHeadWeightPath(name);
+  }
+
   /** Assigns weights from artifacts by path; every expected weight must be present with its shape. */
   private loadWeights(artifacts: tf.io.ModelArtifacts, file?: string): void {
     const specs = artifacts.weightSpecs ?? [];
     const data = artifacts.weightData;
     const buffer = Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : (data ?? new ArrayBuffer(0));
-    const tensors = tf.io.decodeWeights(buffer, specs);
+    const decoded = tf.io.decodeWeights(buffer, specs);
+    const tensors: tf.NamedTensorMap = {};
+    for (const [name, t] of Object.entries(decoded)) tensors[this.canonicalWeightPath(name)] = t;
     try {
       const expected = this.namedWeights().filter(
-        (w) => !w.path.startsWith('backbone/') || this.config.trainBackbone,
+        (w) => !w.path.startsWith('backbone.') || this.config.trainBackbone,
       );
       const missing = expected.filter((w) => !tensors[w.path]).map((w) => w.path);
       const wanted = new Set(expected.map((w) => w.path));
@@ -652,8 +683,10 @@ export class MultiRoiNet {
         );
       }
       for (const w of expected) w.variable.write(tensors[w.path]!);
+      // The ViT caches its interpolated position embedding: drop what was computed from the old values.
+      (this.encoder?.backbone as { clearPositionCache?: () => void } | undefined)?.clearPositionCache?.();
     } finally {
-      tf.dispose(Object.values(tensors));
+      tf.dispose(Object.values(decoded));
     }
   }
 

@@ -24,8 +24,9 @@ describe('checkpoint-v0 (saved before the weight-name unification)', () => {
       string,
       number[]
     >;
-    // A differently seeded backbone: every backbone weight must come from the file.
-    const vit = new VisionTransformer({ ...CHECKPOINT_V0_VIT, seed: 77, name: 'fixture_vit' });
+    // A differently named and seeded backbone: every backbone weight must come from the file, and the
+    // layer name of the backbone saved with it (fixture_vit) must not matter.
+    const vit = new VisionTransformer({ ...CHECKPOINT_V0_VIT, seed: 77, name: 'another_name' });
     vit.ensureBuilt();
     const model = await MultiRoiNet.load(dir, { backbone: vit });
     const batch = checkpointV0Batch();

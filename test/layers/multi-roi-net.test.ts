@@ -137,8 +137,8 @@ describe('MultiRoiNet shapes', () => {
     const text = model.summary();
     const named = model.namedWeights();
     for (const w of named) expect(text).toContain(w.path);
-    expect(named.some((w) => w.path.startsWith('branches/roi-a/aux.mlp.fc2'))).toBe(true);
-    expect(named.filter((w) => w.path.startsWith('backbone/')).every((w) => !w.trainable)).toBe(true);
+    expect(named.some((w) => w.path.startsWith('branches.roi-a.aux.mlp.fc2'))).toBe(true);
+    expect(named.filter((w) => w.path.startsWith('backbone.')).every((w) => !w.trainable)).toBe(true);
     expect(new Set(named.map((w) => w.path)).size).toBe(named.length);
     const trainable = named.filter((w) => w.trainable).map((w) => w.variable);
     expect(new Set(model.trainableWeights)).toEqual(new Set(trainable));
@@ -373,7 +373,7 @@ describe('MultiRoiNet save/load', () => {
       code: 'E_FILE_NOT_FOUND',
     });
     const json = JSON.parse(readFileSync(path.join(dir, 'model.json'), 'utf8'));
-    json.weightsManifest[0].weights[0].name = 'branches/roi-a/renamed';
+    json.weightsManifest[0].weights[0].name = 'branches.roi-a.renamed';
     writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
     await expect(MultiRoiNet.load(dir, { backbone: vit })).rejects.toThrow(/missing 1, extra 1/);
     json.format = 'layers-model';

@@ -161,7 +161,7 @@ describe('micro-batches with exact gradients (gradient caching)', () => {
     const keyBias = Array.from({ length: 16 }, (_, j) => 16 + j).join(',');
     // Here: the key biases of the three attention blocks, one dead hidden unit of the projection
     // head, one entry of the FFA key kernel: under 1% of the elements.
-    for (const block of ['sfa.block0.qkv.bias', 'fusion.block0.qkv.bias']) {
+    for (const block of ['sfa.block0.attn.qkv.bias', 'fusion.block0.attn.qkv.bias']) {
       expect(noisy).toContain(`${block}[${keyBias}]`);
     }
     const excluded = noise.flat().filter(Boolean).length;

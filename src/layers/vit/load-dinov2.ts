@@ -131,21 +131,21 @@ function dinov2WeightSources(c: VitConfig, naming: Dinov2Naming, prefix = ''): W
     convert,
   });
   const linear = (target: string, name: string, out: number, inp: number): WeightSource[] => [
-    one(`${target}/kernel`, `${name}.weight`, [out, inp], (x) => transpose2d(x[0], out, inp)),
-    one(`${target}/bias`, `${name}.bias`, [out]),
+    one(`${target}.kernel`, `${name}.weight`, [out, inp], (x) => transpose2d(x[0], out, inp)),
+    one(`${target}.bias`, `${name}.bias`, [out]),
   ];
   const norm = (target: string, name: string): WeightSource[] => [
-    one(`${target}/gamma`, `${name}.weight`, [e]),
-    one(`${target}/beta`, `${name}.bias`, [e]),
+    one(`${target}.gamma`, `${name}.weight`, [e]),
+    one(`${target}.beta`, `${name}.bias`, [e]),
   ];
   const list: WeightSource[] = [
     one(
-      'patch_embed/kernel',
+      'patch_embed.kernel',
       n('embeddings.patch_embeddings.projection.weight', 'patch_embed.proj.weight'),
       [e, 3, p, p],
       (x) => convToHwio(x[0], e, 3, p),
     ),
-    one('patch_embed/bias', n('embeddings.patch_embeddings.projection.bias', 'patch_embed.proj.bias'), [e]),
+    one('patch_embed.bias', n('embeddings.patch_embeddings.projection.bias', 'patch_embed.proj.bias'), [e]),
     one('cls_token', n('embeddings.cls_token', 'cls_token'), [1, 1, e]),
     one('pos_embed', n('embeddings.position_embeddings', 'pos_embed'), [1, 1 + c.posGridSize ** 2, e]),
   ];
@@ -158,37 +158,37 @@ function dinov2WeightSources(c: VitConfig, naming: Dinov2Naming, prefix = ''): W
   const [hfFc1, hfFc2] = c.ffn === 'swiglu' ? ['weights_in', 'weights_out'] : ['fc1', 'fc2'];
   const fc1Out = c.ffn === 'swiglu' ? 2 * h : h;
   for (let i = 0; i < c.depth; i++) {
-    const t = `blocks.${i}/`;
+    const t = `blocks.${i}.`;
     const b = hf ? `${prefix}encoder.layer.${i}.` : `blocks.${i}.`;
     list.push(...norm(`${t}norm1`, `${b}norm1`));
     if (hf) {
       const a = `${b}attention.attention.`;
       list.push(
         {
-          target: `${t}attn/qkv/kernel`,
+          target: `${t}attn.qkv.kernel`,
           sources: ['query', 'key', 'value'].map((q) => ({ name: `${a}${q}.weight`, shape: [e, e] })),
           convert: (x) => fuseQkv(x, e),
         },
         {
-          target: `${t}attn/qkv/bias`,
+          target: `${t}attn.qkv.bias`,
           sources: ['query', 'key', 'value'].map((q) => ({ name: `${a}${q}.bias`, shape: [e] })),
           convert: concat,
         },
-        ...linear(`${t}attn/proj`, `${b}attention.output.dense`, e, e),
-        one(`${t}ls1`, `${b}layer_scale1.lambda1`, [e]),
-        one(`${t}ls2`, `${b}layer_scale2.lambda1`, [e]),
+        ...linear(`${t}attn.proj`, `${b}attention.output.dense`, e, e),
+        one(`${t}ls1.gamma`, `${b}layer_scale1.lambda1`, [e]),
+        one(`${t}ls2.gamma`, `${b}layer_scale2.lambda1`, [e]),
       );
     } else {
       list.push(
-        ...linear(`${t}attn/qkv`, `${b}attn.qkv`, 3 * e, e),
-        ...linear(`${t}attn/proj`, `${b}attn.proj`, e, e),
-        one(`${t}ls1`, `${b}ls1.gamma`, [e]),
-        one(`${t}ls2`, `${b}ls2.gamma`, [e]),
+        ...linear(`${t}attn.qkv`, `${b}attn.qkv`, 3 * e, e),
+        ...linear(`${t}attn.proj`, `${b}attn.proj`, e, e),
+        one(`${t}ls1.gamma`, `${b}ls1.gamma`, [e]),
+        one(`${t}ls2.gamma`, `${b}ls2.gamma`, [e]),
       );
     }
     list.push(...norm(`${t}norm2`, `${b}norm2`));
-    list.push(...linear(`${t}mlp/${fc1}`, `${b}mlp.${hf ? hfFc1 : fc1}`, fc1Out, e));
-    list.push(...linear(`${t}mlp/${fc2}`, `${b}mlp.${hf ? hfFc2 : fc2}`, e, h));
+    list.push(...linear(`${t}mlp.${fc1}`, `${b}mlp.${hf ? hfFc1 : fc1}`, fc1Out, e));
+    list.push(...linear(`${t}mlp.${fc2}`, `${b}mlp.${hf ? hfFc2 : fc2}`, e, h));
   }
   list.push(...norm('norm', n('layernorm', 'norm')));
   return list;
