@@ -127,6 +127,7 @@ export * from './layers/aux-seg-head.js';
 export * from './layers/roi-branch.js';
 export * from './layers/patient-fusion-head.js';
 export * from './layers/multi-roi-net.js';
+export * from './layers/mrn-presets.js';
 export * from './layers/feature-cache.js';
 export * from './layers/float16.js';
 export { fileSystemIO, type FileSystemIOOptions } from './io/file-system-io.js';

@@ -9,6 +9,10 @@ import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types.js';
 import { DenseBlock, gelu, LayerNormBlock, scopedParams } from './blocks.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
 import { resizeBilinearHalfPixel } from './resize-bilinear.js';
+import { MRN_PRESETS } from './mrn-presets.js';
+
+/** Defaults of this layer's arguments: the `'mrn-paper'` architecture. */
+const DEFAULTS = MRN_PRESETS['mrn-paper'];
 
 /**
  * Resolution of the aux head's logit maps: `'block'` = its native `T x T` map (T = token grid side ×
@@ -70,10 +74,10 @@ export class AuxSegHead extends MrnLayer {
   constructor(args: AuxSegHeadArgs) {
     super(args);
     this.numClasses = args.numClasses;
-    this.hiddenDim = args.hiddenDim ?? 64;
-    this.upsample = args.upsample ?? 4;
+    this.hiddenDim = args.hiddenDim ?? DEFAULTS.segHiddenDim;
+    this.upsample = args.upsample ?? DEFAULTS.segUpsample;
     this.outputSize = args.outputSize ?? null;
-    this.patchSize = args.patchSize ?? 14;
+    this.patchSize = args.patchSize ?? DEFAULTS.patchSize;
     this.resolution = args.resolution ?? 'full';
     checkSegResolution(this.resolution, (m) => this.fail(m));
     if (!Number.isInteger(this.numClasses) || this.numClasses < 2) {

@@ -117,3 +117,15 @@ export function resolveMrnArchitecture(
   }
   return out;
 }
+
+/**
+ * The sub-patch resolution at which a model's aux heads are trained, when they train at block
+ * resolution (`segResolution: 'block'`), else null: what the feature extraction reduces the masks to.
+ * Read from the resolved architecture, so a preset's `segUpsample` counts as much as an explicit one.
+ */
+export function auxBlockUpsample(
+  config: Partial<MrnArchitecture> & { preset?: MrnPresetName } = {},
+): number | null {
+  const architecture = resolveMrnArchitecture(config);
+  return architecture.segResolution === 'block' ? architecture.segUpsample : null;
+}

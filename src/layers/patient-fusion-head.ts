@@ -14,6 +14,10 @@ import {
   TransformerBlock,
 } from './blocks.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
+import { MRN_PRESETS } from './mrn-presets.js';
+
+/** Defaults of this layer's arguments: the `'mrn-paper'` architecture. */
+const DEFAULTS = MRN_PRESETS['mrn-paper'];
 
 /** How {@link PatientFusionHead} fuses ROI tokens. */
 export type FusionMode = 'transformer' | 'concat-mlp';
@@ -77,12 +81,12 @@ export class PatientFusionHead extends MrnLayer {
     super(args);
     this.numRois = args.numRois;
     this.embedDim = args.embedDim ?? null;
-    this.numClasses = args.numClasses ?? 2;
-    this.fusion = args.fusion ?? 'transformer';
-    this.depth = args.depth ?? 1;
-    this.heads = args.heads ?? 4;
-    this.mlpRatio = args.mlpRatio ?? 2;
-    this.projectionDim = args.projectionDim ?? 128;
+    this.numClasses = args.numClasses ?? DEFAULTS.numClasses;
+    this.fusion = args.fusion ?? DEFAULTS.fusion;
+    this.depth = args.depth ?? DEFAULTS.fusionDepth;
+    this.heads = args.heads ?? DEFAULTS.heads;
+    this.mlpRatio = args.mlpRatio ?? DEFAULTS.mlpRatio;
+    this.projectionDim = args.projectionDim ?? DEFAULTS.projectionDim;
     this.projectionHiddenDim = args.projectionHiddenDim ?? null;
     for (const [k, v] of Object.entries({
       numRois: this.numRois,

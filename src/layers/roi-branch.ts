@@ -18,6 +18,10 @@ import {
   TransformerBlock,
 } from './blocks.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
+import { MRN_PRESETS } from './mrn-presets.js';
+
+/** Defaults of this layer's arguments: the `'mrn-paper'` architecture. */
+const DEFAULTS = MRN_PRESETS['mrn-paper'];
 
 /** Configuration of {@link RoiBranch}. */
 export interface RoiBranchArgs extends MrnLayerArgs {
@@ -105,15 +109,15 @@ export class RoiBranch extends MrnLayer {
   constructor(args: RoiBranchArgs) {
     super(args);
     this.numSegClasses = args.numSegClasses;
-    this.embedDim = args.embedDim ?? 256;
+    this.embedDim = args.embedDim ?? DEFAULTS.embedDim;
     this.inputDim = args.inputDim ?? null;
-    this.heads = args.heads ?? 4;
-    this.sfaDepth = args.sfaDepth ?? 2;
-    this.mlpRatio = args.mlpRatio ?? 2;
-    this.maxSlices = args.maxSlices ?? 32;
+    this.heads = args.heads ?? DEFAULTS.heads;
+    this.sfaDepth = args.sfaDepth ?? DEFAULTS.sfaDepth;
+    this.mlpRatio = args.mlpRatio ?? DEFAULTS.mlpRatio;
+    this.maxSlices = args.maxSlices ?? DEFAULTS.maxSlices;
     this.poolKeyDim = args.poolKeyDim ?? this.embedDim;
-    this.segPrior = args.segPrior ?? true;
-    this.patchSize = args.patchSize ?? 14;
+    this.segPrior = args.segPrior ?? DEFAULTS.segPrior;
+    this.patchSize = args.patchSize ?? DEFAULTS.patchSize;
     for (const [k, v] of Object.entries({
       embedDim: this.embedDim,
       heads: this.heads,

@@ -8,6 +8,10 @@ import * as tf from '@tensorflow/tfjs';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types.js';
 import { MrnError } from '../errors.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
+import { MRN_PRESETS } from './mrn-presets.js';
+
+/** Defaults of this layer's arguments: the `'mrn-paper'` architecture. */
+const DEFAULTS = MRN_PRESETS['mrn-paper'];
 
 /** Per-channel input normalisation of a backbone: `(x - mean) / std` on RGB channels. */
 export interface InputNormalization {
@@ -202,8 +206,8 @@ export class SliceEncoder extends MrnLayer {
 
   constructor(args: SliceEncoderArgs = {}) {
     super(args);
-    this.chunkSize = args.chunkSize ?? 32;
-    this.trainBackbone = args.trainBackbone ?? false;
+    this.chunkSize = args.chunkSize ?? DEFAULTS.chunkSize;
+    this.trainBackbone = args.trainBackbone ?? DEFAULTS.trainBackbone;
     this.backboneInfo = args.backboneInfo ?? {};
     this.backboneLike = args.backbone ?? null;
     if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1) {

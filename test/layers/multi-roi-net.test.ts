@@ -58,17 +58,7 @@ describe('MultiRoiNet shapes', () => {
   ])('B=$b E=$e S=$s patch=$p fusion=$fusion, $rois.length ROIs', ({ b, e, fusion, rois, s, p }) => {
     const backbone = new TinyVit({ imageSize: s, patchSize: p, embedDim: 8 });
     const model = new MultiRoiNet(
-      {
-        rois,
-        embedDim: e,
-        heads: 2,
-        sfaDepth: 1,
-        fusion,
-        sliceSize: s,
-        projectionDim: 6,
-        segHiddenDim: 4,
-        segUpsample: 2,
-      },
+      { preset: 'mrn-tiny', rois, embedDim: e, fusion, sliceSize: s, projectionDim: 6, segHiddenDim: 4 },
       { backbone },
     );
     const start = tf.memory().numTensors;

@@ -20,13 +20,8 @@ const ROIS = [
 ];
 const CONFIG: MultiRoiNetConfig = {
   rois: ROIS,
-  embedDim: 16,
-  heads: 2,
-  sfaDepth: 1,
-  segHiddenDim: 8,
-  segUpsample: 2,
+  preset: 'mrn-tiny',
   sliceSize: S,
-  projectionDim: 8,
   backboneDim: E,
   patchSize: 14,
   seed: 7,
