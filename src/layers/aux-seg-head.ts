@@ -83,16 +83,12 @@ export class AuxSegHead extends MrnLayer {
     if (!Number.isInteger(this.numClasses) || this.numClasses < 2) {
       this.fail(`numClasses must be an integer >= 2 (background + nuclei), got ${args.numClasses}`);
     }
-    for (const [k, v] of Object.entries({
+    this.assertPositiveInteger({
       hiddenDim: this.hiddenDim,
       upsample: this.upsample,
       patchSize: this.patchSize,
-    })) {
-      if (!Number.isInteger(v) || v < 1) this.fail(`${k} must be a positive integer, got ${v}`);
-    }
-    if (this.outputSize !== null && (!Number.isInteger(this.outputSize) || this.outputSize < 1)) {
-      this.fail(`outputSize must be a positive integer or null, got ${this.outputSize}`);
-    }
+    });
+    if (this.outputSize !== null) this.assertPositiveInteger({ outputSize: this.outputSize });
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -136,9 +132,9 @@ export class AuxSegHead extends MrnLayer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs?: Kwargs): tf.Tensor[] {
     const resolution = (kwargs as SegResolutionKwargs | undefined)?.segResolution ?? this.resolution;
     checkSegResolution(resolution, (m) => this.fail(m));
+    const x = this.singleInput(inputs, 'patch tokens') as tf.Tensor4D;
+    this.expectShape('patch tokens', x, [null, null, null, this.inputDim]);
     return tf.tidy(() => {
-      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-      this.expectShape('patch tokens', x, [-1, -1, -1, this.inputDim]);
       const [b, d, n] = x.shape;
       const { grid, size } = this.geometry(n, resolution);
       const r = this.upsample;
@@ -166,7 +162,6 @@ export class AuxSegHead extends MrnLayer {
       outputSize: this.outputSize,
       patchSize: this.patchSize,
       resolution: this.resolution,
-      seed: this.seed,
     };
   }
 }

@@ -5,9 +5,9 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { MrnError } from '../errors.js';
+import { invalidArgument, MrnError } from '../errors.js';
 import { createRng } from '../rng.js';
-import type { NamedWeight } from './mrn-layer.js';
+import { expectShape, type NamedWeight } from './mrn-layer.js';
 import { canonicalHeadWeightPath, WEIGHT_NAME_SEPARATOR } from './weight-names.js';
 import { checkSegResolution, type SegResolution } from './aux-seg-head.js';
 import {
@@ -228,7 +228,7 @@ export class MultiRoiNet {
   }
 
   private fail(message: string, details?: Record<string, unknown>): never {
-    throw new MrnError('E_INVALID_ARGUMENT', `MultiRoiNet: ${message}`, { details });
+    throw invalidArgument('MultiRoiNet', message, details);
   }
 
   /** Checks that every ROI is present and that B agrees everywhere. Returns B. */
@@ -270,18 +270,10 @@ export class MultiRoiNet {
   /** Checks one ROI's tensors against each other (ranks, B, D, N, E, mask shape). */
   private checkRoi(id: string, input: RoiInput): void {
     const c = this.config;
-    const expect = (what: string, t: tf.Tensor | undefined, shape: (number | null)[]) => {
-      if (!(t instanceof tf.Tensor)) this.fail(`ROI '${id}': ${what} is missing`);
-      const ok = t.rank === shape.length && shape.every((s, i) => s === null || s === t.shape[i]);
-      if (!ok) {
-        const want = shape.map((s) => (s === null ? '?' : s)).join(', ');
-        this.fail(`ROI '${id}': ${what} must have shape [${want}], got [${t.shape.join(', ')}]`, {
-          roi: id,
-          expected: shape,
-          actual: t.shape,
-        });
-      }
-    };
+    const fail = (message: string, details?: Record<string, unknown>): never =>
+      this.fail(`ROI '${id}': ${message}`, { roi: id, ...details });
+    const expect = (what: string, t: tf.Tensor | undefined, shape: tf.Shape) =>
+      expectShape(fail, what, t, shape);
     let b: number;
     let d: number;
     if (isFeatureInput(input)) {

@@ -118,17 +118,13 @@ export class RoiBranch extends MrnLayer {
     this.poolKeyDim = args.poolKeyDim ?? this.embedDim;
     this.segPrior = args.segPrior ?? DEFAULTS.segPrior;
     this.patchSize = args.patchSize ?? DEFAULTS.patchSize;
-    for (const [k, v] of Object.entries({
+    this.assertPositiveInteger({
       embedDim: this.embedDim,
       heads: this.heads,
       maxSlices: this.maxSlices,
       poolKeyDim: this.poolKeyDim,
-    })) {
-      if (!Number.isInteger(v) || v < 1) this.fail(`${k} must be a positive integer, got ${v}`);
-    }
-    if (!Number.isInteger(this.sfaDepth) || this.sfaDepth < 0) {
-      this.fail(`sfaDepth must be a non-negative integer, got ${this.sfaDepth}`);
-    }
+    });
+    this.assertPositiveInteger({ sfaDepth: this.sfaDepth }, { allowZero: true });
     if (this.embedDim % this.heads !== 0) {
       this.fail(`heads (${this.heads}) must divide embedDim (${this.embedDim})`);
     }
@@ -187,8 +183,8 @@ export class RoiBranch extends MrnLayer {
       this.fail('expects three inputs: [patch [B, D, N, E], cls [B, D, E], valid [B, D]]');
     }
     const [patch, cls, valid] = inputs;
-    const e = this.inputDim ?? -1;
-    this.expectShape('patch tokens', patch, [-1, -1, -1, e]);
+    const e = this.inputDim;
+    this.expectShape('patch tokens', patch, [null, null, null, e]);
     const [b, d] = patch!.shape;
     this.expectShape('CLS tokens', cls, [b, d, e]);
     this.expectShape('valid flags', valid, [b, d]);
@@ -246,7 +242,6 @@ export class RoiBranch extends MrnLayer {
       outputSize: this.auxHead.outputSize,
       segResolution: this.auxHead.resolution,
       patchSize: this.patchSize,
-      seed: this.seed,
     };
   }
 }

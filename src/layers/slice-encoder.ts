@@ -210,9 +210,7 @@ export class SliceEncoder extends MrnLayer {
     this.trainBackbone = args.trainBackbone ?? DEFAULTS.trainBackbone;
     this.backboneInfo = args.backboneInfo ?? {};
     this.backboneLike = args.backbone ?? null;
-    if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1) {
-      this.fail(`chunkSize must be a positive integer, got ${args.chunkSize}`);
-    }
+    this.assertPositiveInteger({ chunkSize: this.chunkSize });
     if (this.backboneLike) this.wrapped = toSliceBackbone(this.backboneLike, this.backboneInfo);
   }
 
@@ -275,7 +273,7 @@ export class SliceEncoder extends MrnLayer {
   }
 
   private checkSlices(slices: tf.Tensor | undefined): tf.Tensor5D {
-    this.expectShape('ROI slices', slices, [-1, -1, -1, -1, -1]);
+    this.expectShape('ROI slices', slices, [null, null, null, null, null]);
     const [, , h, w, c] = slices!.shape;
     if (h !== w) this.fail(`slices must be square, got ${h}x${w}`);
     if (c !== 1 && c !== 3) this.fail(`slices must have 1 or 3 channels, got ${c}`);
@@ -338,7 +336,7 @@ export class SliceEncoder extends MrnLayer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs?: Kwargs): tf.Tensor[] {
-    const slices = this.checkSlices(Array.isArray(inputs) ? inputs[0] : inputs);
+    const slices = this.checkSlices(this.singleInput(inputs, 'ROI slices'));
     const training = Boolean(kwargs?.training);
     return tf.tidy(() => {
       const [b, d, s, , c] = slices.shape;
@@ -440,7 +438,6 @@ export class SliceEncoder extends MrnLayer {
       ...super.getConfig(),
       chunkSize: this.chunkSize,
       trainBackbone: this.trainBackbone,
-      seed: this.seed,
     };
     const info: tf.serialization.ConfigDict = {};
     if (this.backboneInfo.embedDim !== undefined) info.embedDim = this.backboneInfo.embedDim;
