@@ -75,3 +75,12 @@ describe('invalidArgument', () => {
     expect(e.details).toEqual({ temperature: 0 });
   });
 });
+
+describe('serialisation registry', () => {
+  it('registers every layer under its class name', () => {
+    const map = tf.serialization.SerializationMap.getMap().classNameMap;
+    for (const cls of [SliceEncoder, AuxSegHead, RoiBranch, PatientFusionHead]) {
+      expect(map[cls.className]?.[0]).toBe(cls);
+    }
+  });
+});

@@ -304,41 +304,15 @@ export async function loadDinov2(
   source: Dinov2Source,
   options: LoadDinov2Options = {},
 ): Promise<VisionTransformer> {
-  let config: VitConfig;
-  let weights: string | Uint8Array | Record<string, Dinov2WeightTensor>;
-  let file: string | undefined;
-  if (typeof source === 'string') {
-    let isDir = false;
-    try {
-      isDir = (await stat(source)).isDirectory();
-    } catch (cause) {
-      throw new MrnError('E_FILE_NOT_FOUND', 'DINOv2 checkpoint not found', { file: source, cause });
-    }
-    const dir = isDir ? source : path.dirname(source);
-    weights = isDir ? path.join(source, 'model.safetensors') : source;
-    const configFile = path.join(dir, 'config.json');
-    config = resolveConfig(await readConfigJson(configFile), configFile);
-  } else {
-    config = resolveConfig(source.config);
-    weights = source.weights;
-  }
+  const { config, weights } = await resolveDinov2Source(source);
   // refuse a model the wasm heap cannot hold before reading anything big
   assertVitFitsBackend(config, tf.getBackend());
 
   // 1. names and shapes, from the header only
-  const present = new Map<string, { shape: readonly number[]; dtype?: string }>();
-  let inMemory: Record<string, Dinov2WeightTensor> | undefined;
-  if (typeof weights === 'string') {
-    file = weights;
-    const header = await readSafetensorsHeader(weights);
-    for (const e of header.entries) present.set(e.name, { shape: e.shape, dtype: e.dtype });
-  } else {
-    inMemory = weights instanceof Uint8Array ? decodeSafetensors(weights, { name: '<bytes>' }) : weights;
-    for (const [name, t] of Object.entries(inMemory)) present.set(name, { shape: t.shape, dtype: t.dtype });
-  }
-  const { naming, prefix } = detectDinov2Naming([...present.keys()]);
+  const index = await indexTensors(weights);
+  const { naming, prefix } = detectDinov2Naming([...index.present.keys()]);
   const sources = dinov2WeightSources(config, naming, prefix);
-  checkDinov2Tensors(sources, present, { file, allowUnexpected: options.allowUnexpected });
+  checkDinov2Tensors(sources, index.present, { file: index.file, allowUnexpected: options.allowUnexpected });
 
   // 2. the model, zero-initialised, then each weight written as soon as its tensors are read
   const vit = new VisionTransformer({
@@ -348,6 +322,66 @@ export async function loadDinov2(
     name: options.name,
   });
   vit.ensureBuilt();
+  try {
+    await assignDinov2Weights(vit, sources, index);
+  } catch (error) {
+    vit.dispose();
+    throw error;
+  }
+  return vit;
+}
+
+/** The config and weights a {@link Dinov2Source} names (a folder or file: its `config.json` read). */
+async function resolveDinov2Source(
+  source: Dinov2Source,
+): Promise<{ config: VitConfig; weights: string | Uint8Array | Record<string, Dinov2WeightTensor> }> {
+  if (typeof source !== 'string') return { config: resolveConfig(source.config), weights: source.weights };
+  let isDir = false;
+  try {
+    isDir = (await stat(source)).isDirectory();
+  } catch (cause) {
+    throw new MrnError('E_FILE_NOT_FOUND', 'DINOv2 checkpoint not found', { file: source, cause });
+  }
+  const dir = isDir ? source : path.dirname(source);
+  const configFile = path.join(dir, 'config.json');
+  return {
+    config: resolveConfig(await readConfigJson(configFile), configFile),
+    weights: isDir ? path.join(source, 'model.safetensors') : source,
+  };
+}
+
+/** The tensors of a checkpoint by name (shape, dtype): a file's header only, or tensors in memory. */
+interface TensorIndex {
+  present: Map<string, { shape: readonly number[]; dtype?: string }>;
+  /** The safetensors file, when the weights are one (streamed later). */
+  file?: string;
+  /** The tensors, when they are in memory. */
+  inMemory?: Record<string, Dinov2WeightTensor>;
+}
+
+async function indexTensors(
+  weights: string | Uint8Array | Record<string, Dinov2WeightTensor>,
+): Promise<TensorIndex> {
+  const present = new Map<string, { shape: readonly number[]; dtype?: string }>();
+  if (typeof weights === 'string') {
+    const header = await readSafetensorsHeader(weights);
+    for (const e of header.entries) present.set(e.name, { shape: e.shape, dtype: e.dtype });
+    return { present, file: weights };
+  }
+  const inMemory = weights instanceof Uint8Array ? decodeSafetensors(weights, { name: '<bytes>' }) : weights;
+  for (const [name, t] of Object.entries(inMemory)) present.set(name, { shape: t.shape, dtype: t.dtype });
+  return { present, inMemory };
+}
+
+/**
+ * Writes every weight of `vit` from the checkpoint's tensors, each as soon as all its source tensors
+ * are read (files are streamed tensor by tensor).
+ */
+async function assignDinov2Weights(
+  vit: VisionTransformer,
+  sources: WeightSource[],
+  index: TensorIndex,
+): Promise<void> {
   const bySource = new Map<string, WeightSource>();
   for (const s of sources) for (const src of s.sources) bySource.set(src.name, s);
   const pending = new Map<string, Map<string, Float32Array>>();
@@ -363,22 +397,16 @@ export async function loadDinov2(
     pending.delete(s.target);
     vit.assignWeight(s.target, s.convert(s.sources.map((src) => parts.get(src.name)!)));
   };
-  try {
-    if (inMemory) {
-      for (const [name, t] of Object.entries(inMemory)) take(name, t.data);
-    } else {
-      for await (const t of iterateSafetensors(file!, { names: [...bySource.keys()] })) take(t.name, t.data);
-    }
-  } catch (error) {
-    vit.dispose();
-    throw error;
+  if (index.inMemory) {
+    for (const [name, t] of Object.entries(index.inMemory)) take(name, t.data);
+  } else {
+    for await (const t of iterateSafetensors(index.file!, { names: [...bySource.keys()] }))
+      take(t.name, t.data);
   }
   if (pending.size > 0) {
-    vit.dispose();
     throw new MrnError(
       'E_INTERNAL',
       `DINOv2 loader left weights unassigned: ${[...pending.keys()].join(', ')}`,
     );
   }
-  return vit;
 }
