@@ -21,6 +21,12 @@ const DEFAULTS = MRN_PRESETS['mrn-paper'];
  */
 export type SegResolution = 'block' | 'full';
 
+/** Throws (through `fail`) unless `value` is a {@link SegResolution}. */
+export function checkSegResolution(value: unknown, fail: (message: string) => never): void {
+  if (value !== 'block' && value !== 'full')
+    fail(`segResolution must be 'block' or 'full', got '${String(value)}'`);
+}
+
 /** Call options of {@link AuxSegHead} (and of the layers that pass them on). */
 export interface SegResolutionKwargs {
   /** Overrides the layer's {@link AuxSegHeadArgs.resolution} for this call. */
@@ -166,9 +172,3 @@ export class AuxSegHead extends MrnLayer {
   }
 }
 tf.serialization.registerClass(AuxSegHead);
-
-/** Throws (through `fail`) unless `value` is a {@link SegResolution}. */
-export function checkSegResolution(value: unknown, fail: (message: string) => never): void {
-  if (value !== 'block' && value !== 'full')
-    fail(`segResolution must be 'block' or 'full', got '${String(value)}'`);
-}

@@ -7,7 +7,7 @@ import { MrnError } from '../errors.js';
 import { checkSegResolution, type SegResolution } from './aux-seg-head.js';
 import { resolveMrnArchitecture, type MrnPresetName } from './mrn-presets.js';
 import type { FusionMode } from './patient-fusion-head.js';
-import { toSliceBackbone, type BackboneInfo, type SliceBackboneLike } from './slice-encoder.js';
+import { toSliceBackbone, type BackboneInfo, type SliceBackboneLike } from './slice-backbone.js';
 
 /** What {@link MultiRoiNet} needs to know about an ROI. */
 export interface RoiSpec {
