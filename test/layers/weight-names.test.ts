@@ -1,11 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src/backend.js';
 import {
   canonicalHeadWeightPath,
   canonicalVitWeightName,
   WEIGHT_NAME_SEPARATOR,
 } from '../../src/layers/weight-names.js';
 import { VIT_PRESETS } from '../../src/layers/vit/vit-config.js';
-import { vitWeightShapes } from '../../src/layers/vit/vision-transformer.js';
+import { VisionTransformer, vitWeightShapes } from '../../src/layers/vit/vision-transformer.js';
+
+beforeAll(async () => {
+  await selectBackend({ backend: 'cpu' });
+});
 
 describe('weight names', () => {
   it('maps the older head paths to today’s, and today’s to themselves', () => {
@@ -35,5 +40,21 @@ describe('weight names', () => {
         expect(name.split(WEIGHT_NAME_SEPARATOR).every((part) => part.length > 0)).toBe(true);
       }
     }
+  });
+
+  it('a ViT takes weights under their older names (backbones saved by earlier runs)', () => {
+    const vit = new VisionTransformer({
+      ...VIT_PRESETS['dinov2-test-tiny'],
+      embedDim: 8,
+      depth: 1,
+      numHeads: 2,
+    });
+    vit.ensureBuilt();
+    const values = Float32Array.from({ length: 8 }, (_, i) => i / 8);
+    vit.assignWeight('blocks.0/ls1', values);
+    vit.assignWeight('blocks.0/norm2/beta', values);
+    expect(Array.from(vit.weightByName('blocks.0.ls1.gamma').read().dataSync())).toEqual(Array.from(values));
+    expect(Array.from(vit.weightByName('blocks.0.norm2.beta').read().dataSync())).toEqual(Array.from(values));
+    vit.dispose();
   });
 });
