@@ -36,6 +36,7 @@ config in the metadata, dense kernels [in, out] as tfjs keeps them). Needs only 
 """
 import json
 import math
+import re
 import resource
 import statistics
 import sys
@@ -134,14 +135,14 @@ def transformer_block(p, x, heads, key_bias):
     """Pre-norm block: x + MHA(LN(x)), then + MLP(LN(.)); key_bias [B, T] or None."""
     b, t, dim = x.shape
     dh = dim // heads
-    qkv = dense(p.scope('qkv'), layer_norm(p.scope('norm1'), x))
+    qkv = dense(p.scope('attn.qkv'), layer_norm(p.scope('norm1'), x))
     q, k, v = (part.reshape(b, t, heads, dh).transpose(1, 2) for part in qkv.split(dim, -1))
     logits = torch.matmul(q, k.transpose(-1, -2)) * (1 / math.sqrt(dh))
     if key_bias is not None:
         logits = logits + key_bias.reshape(b, 1, 1, t)
     attn = torch.softmax(logits, -1)
     mixed = torch.matmul(attn, v).transpose(1, 2).reshape(b, t, dim)
-    y = x + dense(p.scope('proj'), mixed)
+    y = x + dense(p.scope('attn.proj'), mixed)
     return y + mlp(p.scope('mlp'), layer_norm(p.scope('norm2'), y))
 
 
@@ -228,11 +229,11 @@ def multi_roi_net(weights, cfg, rois_in):
     for roi in cfg['rois']:
         rid = roi['id']
         f = rois_in[rid]
-        token, seg, sw, pw = roi_branch(Params(weights, f'branches/{rid}/'), cfg, roi, f['patch'], f['cls'],
+        token, seg, sw, pw = roi_branch(Params(weights, f'branches.{rid}.'), cfg, roi, f['patch'], f['cls'],
                                         f['valid'])
         tokens.append(token)
         out['roi'][rid] = {'token': token, 'seg': seg, 'slice_attention': sw, 'patch_attention': pw}
-    logits, patient, projections, roi_attention = fusion_head(Params(weights, 'fusion/'), cfg,
+    logits, patient, projections, roi_attention = fusion_head(Params(weights, 'fusion.'), cfg,
                                                               torch.stack(tokens, 1))
     out.update(logits=logits, patient=patient, projections=projections, roi_attention=roi_attention)
     return out
@@ -348,10 +349,17 @@ def objective(out, cfg, batch, opts):
 # modes
 
 
+def canonical_path(name):
+    """Today's weight path of a name written by any mrn version (src/layers/weight-names.ts): parts
+    joined by '.', the transformer blocks' qkv/proj under attn."""
+    name = name.replace('/', '.')
+    return re.sub(r'\.(block\d+)\.(qkv|proj)\.', r'.\1.attn.\2.', name)
+
+
 def load_model(path, dtype):
     arrays, meta = read_safetensors(path)
     cfg = json.loads(meta['config'])
-    weights = {k: torch.tensor(v, dtype=dtype, requires_grad=True) for k, v in arrays.items()}
+    weights = {canonical_path(k): torch.tensor(v, dtype=dtype, requires_grad=True) for k, v in arrays.items()}
     return weights, cfg
 
 

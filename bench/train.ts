@@ -14,6 +14,7 @@ import {
   CachedFeatureSource,
   extractFeatures,
   loadPdcadCases,
+  MRN_PRESETS,
   MultiRoiNet,
   resolveBackbone,
   resolvePreprocessOptions,
@@ -42,7 +43,7 @@ const first = await extractFeatures(sample, encoder, {
   preprocessing: prep,
   variants: 4,
   progress: false,
-  segUpsample: 2,
+  segUpsample: MRN_PRESETS['mrn-tiny'].segUpsample,
 });
 const perCase = first.seconds / sample.length;
 // Cache every case for the epoch timing (the same per-case cost; measured above on the first ones).
@@ -52,7 +53,7 @@ if (cases > sample.length) {
     preprocessing: prep,
     variants: 4,
     progress: false,
-    segUpsample: 2,
+    segUpsample: MRN_PRESETS['mrn-tiny'].segUpsample,
     into: source,
   });
 }
@@ -61,11 +62,9 @@ const model = new MultiRoiNet({
   backboneDim: encoder.backbone.embedDim,
   patchSize: encoder.backbone.patchSize,
   sliceSize: size,
+  preset: 'mrn-tiny',
   embedDim: 32,
-  heads: 2,
-  sfaDepth: 1,
   segHiddenDim: 16,
-  segUpsample: 2,
   projectionDim: 32,
 });
 const train = cohort.cases.map((c) => ({ caseId: c.id, label: c.label! }));

@@ -12,6 +12,7 @@ import {
   createRng,
   crossEntropyLoss,
   type EncodedSlices,
+  MRN_PRESETS,
   multiRoiSupConLoss,
   PatientFusionHead,
   RoiBranch,
@@ -64,7 +65,8 @@ export async function runCustomLoop(
   for (const x of images) features.push(await encoder.encode(x, { valid }));
   const e = vit.embedDim;
 
-  // 2. One RES branch per ROI and the patient fusion head.
+  // 2. One RES branch per ROI and the patient fusion head: the 'mrn-tiny' preset's heads and depth.
+  const tiny = MRN_PRESETS['mrn-tiny'];
   const width = 32;
   const branches = roiIds.map((id, r) =>
     new RoiBranch({
@@ -72,8 +74,8 @@ export async function runCustomLoop(
       numSegClasses: 2,
       embedDim: width,
       inputDim: e,
-      heads: 2,
-      sfaDepth: 1,
+      heads: tiny.heads,
+      sfaDepth: tiny.sfaDepth,
       maxSlices: d,
       outputSize: s,
       patchSize: vit.patchSize,
@@ -87,7 +89,7 @@ export async function runCustomLoop(
   const head = new PatientFusionHead({
     numRois: roiIds.length,
     embedDim: width,
-    heads: 2,
+    heads: tiny.heads,
     projectionDim: 16,
     seed,
   });

@@ -83,7 +83,7 @@ const run = await crossValidate(
     preprocessing: { size },
     variants,
     valFraction: 0,
-    model: { embedDim: 32, heads: 2, sfaDepth: 1, segHiddenDim: 16, segUpsample: 2, projectionDim: 32 },
+    model: { preset: 'mrn-tiny', embedDim: 32, segHiddenDim: 16, projectionDim: 32 },
     train: { epochs, batchSize: 8, learningRate, seed },
     bootstrap: { iterations: 1000, seed },
   },

@@ -112,6 +112,19 @@ export class MrnError extends Error {
   }
 }
 
+/**
+ * The `E_INVALID_ARGUMENT` {@link MrnError} of `who` (a function or layer, named first in the message):
+ * the one helper every argument check throws through.
+ *
+ * @example
+ * ```ts
+ * if (!(t > 0)) throw invalidArgument('supConLoss', `temperature must be > 0, got ${t}`, { temperature: t });
+ * ```
+ */
+export function invalidArgument(who: string, message: string, details?: Record<string, unknown>): MrnError {
+  return new MrnError('E_INVALID_ARGUMENT', `${who}: ${message}`, details ? { details } : {});
+}
+
 /** The process exit code the CLI uses for an error (1 for errors that are not {@link MrnError}s). */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof MrnError) return MRN_ERROR_CODES[error.code];

@@ -95,15 +95,21 @@ export {
   layerNorm,
   setFastBlockGradients,
   MlpBlock,
+  SwiGluBlock,
+  AttentionBlock,
+  LayerScaleBlock,
   TransformerBlock,
+  type TransformerBlockOptions,
   type PooledTokens,
   AttentionPoolBlock,
 } from './layers/blocks.js';
+export * from './layers/weight-names.js';
 export * from './layers/slice-encoder.js';
 export * from './layers/aux-seg-head.js';
 export * from './layers/roi-branch.js';
 export * from './layers/patient-fusion-head.js';
 export * from './layers/multi-roi-net.js';
+export * from './layers/mrn-presets.js';
 export * from './train/feature-cache.js';
 export * from './io/float16.js';
 export { fileSystemIO, type FileSystemIOOptions } from './io/file-system-io.js';

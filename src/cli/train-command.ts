@@ -6,6 +6,7 @@ import { checkEnoughCases } from '../train/enough-cases.js';
 import { assertRunFolderFree } from '../train/run-lock.js';
 import { crossValidate, type MrnRunConfig } from '../train/run.js';
 import { selectCliBackend } from './cli-model.js';
+import { isMrnPresetName, MRN_PRESETS, type MrnPresetName } from '../layers/mrn-presets.js';
 import type { CliCommand } from './command.js';
 import { intOption, parseCommandArgs, requireOptions } from './command.js';
 import { printBinaryMetrics } from './metrics-lines.js';
@@ -61,7 +62,8 @@ Options:
   --patience N        early-stopping patience in epochs (default 10)
   --size S            slice size in pixels, a multiple of 14 (default 224)
   --variants N        cached augmentation variants per case (default 4)
-  --embed-dim E       token width of the heads (default 256)
+  --preset NAME       model architecture: mrn-paper (the paper's sizes, default) or mrn-tiny
+  --embed-dim E       token width of the heads (default: the preset's, 256 for mrn-paper)
   --seed N            seed of folds, batches and augmentation (default 0)
   --help              show this help
 
@@ -90,6 +92,7 @@ checkpoint in OUT belongs to other settings or is damaged, 7 backend.`,
       patience: { type: 'string' },
       size: { type: 'string' },
       variants: { type: 'string' },
+      preset: { type: 'string' },
       'embed-dim': { type: 'string' },
       seed: { type: 'string' },
     });
@@ -107,7 +110,14 @@ checkpoint in OUT belongs to other settings or is damaged, 7 backend.`,
       backbone: values.backbone,
       preprocessing: { size },
       variants: intOption('train', 'variants', values.variants, 4),
-      model: { embedDim: intOption('train', 'embed-dim', values['embed-dim'], 256) },
+      model: {
+        preset: presetOption(values.preset),
+        // Unset: the preset's width (a run from before --preset, without --embed-dim, resolves the same).
+        embedDim:
+          values['embed-dim'] === undefined
+            ? undefined
+            : intOption('train', 'embed-dim', values['embed-dim'], 0),
+      },
       train: {
         epochs: intOption('train', 'epochs', values.epochs, 30),
         batchSize: intOption('train', 'batch-size', values['batch-size'], 8),
@@ -160,3 +170,12 @@ checkpoint in OUT belongs to other settings or is damaged, 7 backend.`,
     return 0;
   },
 };
+
+/** The `--preset` value, checked against {@link MRN_PRESETS}. */
+function presetOption(value: string | undefined): MrnPresetName | undefined {
+  if (value === undefined || isMrnPresetName(value)) return value;
+  throw new MrnError(
+    'E_USAGE',
+    `mrn train: --preset must be one of ${Object.keys(MRN_PRESETS).join(', ')}, got '${value}'`,
+  );
+}

@@ -1,6 +1,6 @@
 /**
  * A MultiRoiNet's weights as a safetensors file, each tensor under its stable path
- * (`branches/<roi>/tokens.proj.kernel`, `fusion/head.classifier.bias`, ...), with the resolved model
+ * (`branches.<roi>.tokens.proj.kernel`, `fusion.head.classifier.bias`, ...), with the resolved model
  * configuration in the file's metadata. This is the exchange format for other engines: the PyTorch
  * twin of the heads (`bench/heads.py`) reads it, and weights trained elsewhere come back through
  * {@link loadMultiRoiNetSafetensors}.
@@ -25,7 +25,7 @@ export const MULTI_ROI_NET_SAFETENSORS_FORMAT = 'mrn-multi-roi-net-weights';
  * backbone is the user's own file, as in `MultiRoiNet.save`).
  */
 function savedWeights(model: MultiRoiNet): ModelWeight[] {
-  return model.namedWeights().filter((w) => !w.path.startsWith('backbone/') || model.config.trainBackbone);
+  return model.namedWeights().filter((w) => !w.path.startsWith('backbone.') || model.config.trainBackbone);
 }
 
 /**
@@ -36,7 +36,7 @@ function savedWeights(model: MultiRoiNet): ModelWeight[] {
  * @example
  * ```ts
  * await saveMultiRoiNetSafetensors(model, 'heads.safetensors');
- * // python: safetensors.torch.load_file('heads.safetensors')['fusion/head.classifier.kernel']
+ * // python: safetensors.torch.load_file('heads.safetensors')['fusion.head.classifier.kernel']
  * ```
  */
 export async function encodeMultiRoiNetSafetensors(model: MultiRoiNet): Promise<Uint8Array> {
@@ -80,7 +80,10 @@ export async function loadMultiRoiNetSafetensors(
   source: string | Uint8Array,
 ): Promise<void> {
   const file = typeof source === 'string' ? source : undefined;
-  const tensors = await readSafetensors(source);
+  // Files written before the `.` naming convention carry the older paths: map them to today's.
+  const tensors = Object.fromEntries(
+    Object.entries(await readSafetensors(source)).map(([name, t]) => [model.canonicalWeightPath(name), t]),
+  );
   const expected = savedWeights(model);
   const wanted = new Set(expected.map((w) => w.path));
   const missing = expected.filter((w) => !tensors[w.path]).map((w) => w.path);

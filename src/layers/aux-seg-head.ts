@@ -9,6 +9,10 @@ import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types.js';
 import { DenseBlock, gelu, LayerNormBlock, scopedParams } from './blocks.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
 import { resizeBilinearHalfPixel } from './resize-bilinear.js';
+import { MRN_PRESETS } from './mrn-presets.js';
+
+/** Defaults of this layer's arguments: the `'mrn-paper'` architecture. */
+const DEFAULTS = MRN_PRESETS['mrn-paper'];
 
 /**
  * Resolution of the aux head's logit maps: `'block'` = its native `T x T` map (T = token grid side ×
@@ -16,6 +20,12 @@ import { resizeBilinearHalfPixel } from './resize-bilinear.js';
  * output size (the slice size S).
  */
 export type SegResolution = 'block' | 'full';
+
+/** Throws (through `fail`) unless `value` is a {@link SegResolution}. */
+export function checkSegResolution(value: unknown, fail: (message: string) => never): void {
+  if (value !== 'block' && value !== 'full')
+    fail(`segResolution must be 'block' or 'full', got '${String(value)}'`);
+}
 
 /** Call options of {@link AuxSegHead} (and of the layers that pass them on). */
 export interface SegResolutionKwargs {
@@ -70,25 +80,21 @@ export class AuxSegHead extends MrnLayer {
   constructor(args: AuxSegHeadArgs) {
     super(args);
     this.numClasses = args.numClasses;
-    this.hiddenDim = args.hiddenDim ?? 64;
-    this.upsample = args.upsample ?? 4;
+    this.hiddenDim = args.hiddenDim ?? DEFAULTS.segHiddenDim;
+    this.upsample = args.upsample ?? DEFAULTS.segUpsample;
     this.outputSize = args.outputSize ?? null;
-    this.patchSize = args.patchSize ?? 14;
+    this.patchSize = args.patchSize ?? DEFAULTS.patchSize;
     this.resolution = args.resolution ?? 'full';
     checkSegResolution(this.resolution, (m) => this.fail(m));
     if (!Number.isInteger(this.numClasses) || this.numClasses < 2) {
       this.fail(`numClasses must be an integer >= 2 (background + nuclei), got ${args.numClasses}`);
     }
-    for (const [k, v] of Object.entries({
+    this.assertPositiveInteger({
       hiddenDim: this.hiddenDim,
       upsample: this.upsample,
       patchSize: this.patchSize,
-    })) {
-      if (!Number.isInteger(v) || v < 1) this.fail(`${k} must be a positive integer, got ${v}`);
-    }
-    if (this.outputSize !== null && (!Number.isInteger(this.outputSize) || this.outputSize < 1)) {
-      this.fail(`outputSize must be a positive integer or null, got ${this.outputSize}`);
-    }
+    });
+    if (this.outputSize !== null) this.assertPositiveInteger({ outputSize: this.outputSize });
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -132,9 +138,9 @@ export class AuxSegHead extends MrnLayer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs?: Kwargs): tf.Tensor[] {
     const resolution = (kwargs as SegResolutionKwargs | undefined)?.segResolution ?? this.resolution;
     checkSegResolution(resolution, (m) => this.fail(m));
+    const x = this.singleInput(inputs, 'patch tokens') as tf.Tensor4D;
+    this.expectShape('patch tokens', x, [null, null, null, this.inputDim]);
     return tf.tidy(() => {
-      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-      this.expectShape('patch tokens', x, [-1, -1, -1, this.inputDim]);
       const [b, d, n] = x.shape;
       const { grid, size } = this.geometry(n, resolution);
       const r = this.upsample;
@@ -162,14 +168,7 @@ export class AuxSegHead extends MrnLayer {
       outputSize: this.outputSize,
       patchSize: this.patchSize,
       resolution: this.resolution,
-      seed: this.seed,
     };
   }
 }
 tf.serialization.registerClass(AuxSegHead);
-
-/** Throws (through `fail`) unless `value` is a {@link SegResolution}. */
-export function checkSegResolution(value: unknown, fail: (message: string) => never): void {
-  if (value !== 'block' && value !== 'full')
-    fail(`segResolution must be 'block' or 'full', got '${String(value)}'`);
-}

@@ -63,16 +63,16 @@ export function setFastBlockGradients(enabled: boolean): void {
 }
 
 /** The normalised input `(x - mean) * rstd` and `rstd = 1 / sqrt(var + eps)`, over the last axis. */
-function normalise(x: tf.Tensor): { normed: tf.Tensor; rstd: tf.Tensor } {
+function normalise(x: tf.Tensor, eps = LAYER_NORM_EPS): { normed: tf.Tensor; rstd: tf.Tensor } {
   const centred = tf.sub(x, tf.mean(x, -1, true));
   const variance = tf.mean(tf.square(centred), -1, true);
-  const rstd = tf.rsqrt(tf.add(variance, LAYER_NORM_EPS));
+  const rstd = tf.rsqrt(tf.add(variance, eps));
   return { normed: tf.mul(centred, rstd), rstd };
 }
 
 /**
  * Layer normalisation over the last axis, `gamma * (x - mean) / sqrt(var + eps) + beta` (biased
- * variance, eps {@link LAYER_NORM_EPS}), as PyTorch's `nn.LayerNorm`.
+ * variance, eps {@link LAYER_NORM_EPS} unless given), as PyTorch's `nn.LayerNorm`.
  *
  * Differentiated in closed form (unless {@link setFastBlockGradients} turned it off): with
  * `n = (x - mean) * rstd` and `g = dy * gamma`,
@@ -81,8 +81,8 @@ function normalise(x: tf.Tensor): { normed: tf.Tensor; rstd: tf.Tensor } {
  * about half the full-size ops of tfjs's automatic differentiation, which also broadcasts each
  * `mean`'s gradient through a filled tensor, and keeps only `n` and `rstd` for the backward pass.
  */
-export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
-  if (!fastBlocks) return tf.tidy(() => tf.add(tf.mul(normalise(x).normed, gamma), beta));
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = LAYER_NORM_EPS): tf.Tensor {
+  if (!fastBlocks) return tf.tidy(() => tf.add(tf.mul(normalise(x, eps).normed, gamma), beta));
   const dim = x.shape[x.rank - 1]!;
   // Rows of a 2-D view: broadcasting [rows, dim] against [dim] or [rows, 1] runs tfjs-wasm's fast
   // element-wise paths; the same broadcasts at rank 3-4 take its generic index loop (about 7x slower).
@@ -90,7 +90,7 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.T
   const fused = tf.customGrad((...args) => {
     const [xIn, gammaIn, betaIn] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const { normed, rstd } = normalise(xIn!);
+    const { normed, rstd } = normalise(xIn!, eps);
     save([normed, rstd, gammaIn!]);
     return {
       value: tf.add(tf.mul(normed, gammaIn!), betaIn!),
@@ -135,7 +135,7 @@ export function normalisedDense(x: tf.Tensor, norm: LayerNormBlock, dense: Dense
     const [gamma, beta, kernel, bias] = args.slice(0, weights.length) as tf.Tensor[];
     const save = args[weights.length] as tf.GradSaveFunc;
     // x enters as a constant here (its gradient is the term below), so its statistics are not taped.
-    const { normed } = normalise(rows);
+    const { normed } = normalise(rows, norm.eps);
     save([normed, gamma!, beta!, kernel!]);
     let y = tf.matMul(tf.add(tf.mul(normed, gamma!), beta!) as tf.Tensor2D, kernel as tf.Tensor2D);
     if (bias) y = tf.add(y, bias);
@@ -163,7 +163,7 @@ export function normalisedDense(x: tf.Tensor, norm: LayerNormBlock, dense: Dense
     return {
       value: tf.zeros([xr.shape[0], outDim]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const { normed, rstd } = normalise(saved[0]!);
+        const { normed, rstd } = normalise(saved[0]!, norm.eps);
         const dn = tf.mul(tf.matMul(dy as tf.Tensor2D, kernelVar as tf.Tensor2D, false, true), gammaVar);
         const centredGrad = tf.sub(dn, tf.mean(dn, -1, true));
         return tf.mul(tf.sub(centredGrad, tf.mul(normed, tf.mean(tf.mul(dn, normed), -1, true))), rstd);
@@ -174,18 +174,22 @@ export function normalisedDense(x: tf.Tensor, norm: LayerNormBlock, dense: Dense
   return tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
 }
 
-/** Layer normalisation over the last axis (eps {@link LAYER_NORM_EPS}); see {@link layerNorm}. */
+/** Layer normalisation over the last axis (eps {@link LAYER_NORM_EPS} by default); see {@link layerNorm}. */
 export class LayerNormBlock {
   readonly gamma: tf.LayerVariable;
   readonly beta: tf.LayerVariable;
 
-  constructor(p: ParamFactory, dim: number) {
+  constructor(
+    p: ParamFactory,
+    dim: number,
+    readonly eps = LAYER_NORM_EPS,
+  ) {
     this.gamma = p('gamma', [dim], 'ones');
     this.beta = p('beta', [dim], 'zeros');
   }
 
   apply(x: tf.Tensor): tf.Tensor {
-    return layerNorm(x, this.gamma.read(), this.beta.read());
+    return layerNorm(x, this.gamma.read(), this.beta.read(), this.eps);
   }
 }
 
@@ -205,30 +209,49 @@ export class MlpBlock {
 }
 
 /**
- * A pre-norm transformer encoder block: `x + MHA(LN(x))`, then `x + MLP(LN(x))`. Keys can be masked
- * with an additive `[B, T]` bias (`MASKED_BIAS` for padding), so masked tokens never influence
- * the others.
+ * The SwiGLU feed-forward of DINOv2 giant (`SwiGLUFFNFused`): one dense layer `w12` gives `x1 | x2`,
+ * then `w3(silu(x1) * x2)`.
  */
-export class TransformerBlock {
-  readonly norm1: LayerNormBlock;
+export class SwiGluBlock {
+  readonly w12: DenseBlock;
+  readonly w3: DenseBlock;
+
+  constructor(
+    p: ParamFactory,
+    inDim: number,
+    readonly hiddenDim: number,
+    outDim: number,
+  ) {
+    this.w12 = new DenseBlock(scopedParams(p, 'w12'), inDim, 2 * hiddenDim);
+    this.w3 = new DenseBlock(scopedParams(p, 'w3'), hiddenDim, outDim);
+  }
+
+  apply(x: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const [x1, x2] = tf.split(this.w12.apply(x), 2, -1) as [tf.Tensor, tf.Tensor];
+      return this.w3.apply(tf.mul(tf.mul(x1, tf.sigmoid(x1)), x2));
+    });
+  }
+}
+
+/**
+ * Multi-head self-attention with one fused `qkv` projection and an output projection `proj` (timm's
+ * `Attention`). Keys can be masked with an additive `[B, T]` bias ({@link MASKED_BIAS} for padding),
+ * so masked tokens never influence the others.
+ */
+export class AttentionBlock {
   readonly qkv: DenseBlock;
   readonly proj: DenseBlock;
-  readonly norm2: LayerNormBlock;
-  readonly mlp: MlpBlock;
   readonly headDim: number;
 
   constructor(
     p: ParamFactory,
     readonly dim: number,
     readonly heads: number,
-    mlpRatio: number,
   ) {
     this.headDim = dim / heads;
-    this.norm1 = new LayerNormBlock(scopedParams(p, 'norm1'), dim);
     this.qkv = new DenseBlock(scopedParams(p, 'qkv'), dim, 3 * dim);
     this.proj = new DenseBlock(scopedParams(p, 'proj'), dim, dim);
-    this.norm2 = new LayerNormBlock(scopedParams(p, 'norm2'), dim);
-    this.mlp = new MlpBlock(scopedParams(p, 'mlp'), dim, Math.max(1, Math.round(dim * mlpRatio)), dim);
   }
 
   /** `x` `[B, T, dim]`; `keyBias` `[B, T]` additive bias on the attention logits, or null. */
@@ -237,20 +260,85 @@ export class TransformerBlock {
       const [b, t] = x.shape;
       const h = this.heads;
       const dh = this.headDim;
-      const qkv = this.qkv.apply(this.norm1.apply(x));
       const [q, k, v] = tf
-        .split(qkv, 3, -1)
+        .split(this.qkv.apply(x), 3, -1)
         .map((part) => tf.transpose(tf.reshape(part, [b, t, h, dh]), [0, 2, 1, 3]) as tf.Tensor4D);
       let logits = tf.mul(tf.matMul(q!, k!, false, true), 1 / Math.sqrt(dh));
       if (keyBias) logits = tf.add(logits, tf.reshape(keyBias, [b, 1, 1, t]));
-      const attn = tf.softmax(logits, -1);
-      const mixed = tf.reshape(tf.transpose(tf.matMul(attn as tf.Tensor4D, v!), [0, 2, 1, 3]), [
-        b,
-        t,
-        this.dim,
-      ]);
-      const y = tf.add(x, this.proj.apply(mixed));
-      return tf.add(y, this.mlp.apply(this.norm2.apply(y))) as tf.Tensor3D;
+      const attn = tf.softmax(logits, -1) as tf.Tensor4D;
+      const mixed = tf.reshape(tf.transpose(tf.matMul(attn, v!), [0, 2, 1, 3]), [b, t, this.dim]);
+      return this.proj.apply(mixed) as tf.Tensor3D;
+    });
+  }
+}
+
+/** A per-channel learned scale `x * gamma` (DINOv2's LayerScale, initialised to ones here). */
+export class LayerScaleBlock {
+  readonly gamma: tf.LayerVariable;
+
+  constructor(p: ParamFactory, dim: number) {
+    this.gamma = p('gamma', [dim], 'ones');
+  }
+
+  apply(x: tf.Tensor): tf.Tensor {
+    return tf.mul(x, this.gamma.read());
+  }
+}
+
+/** Options of a {@link TransformerBlock} beyond its width, heads and MLP ratio (DINOv2's settings). */
+export interface TransformerBlockOptions {
+  /** Hidden width of the feed-forward. Default `max(1, round(dim * mlpRatio))`. */
+  hiddenDim?: number;
+  /** LayerNorm epsilon. Default {@link LAYER_NORM_EPS}. */
+  layerNormEps?: number;
+  /** LayerScale after attention and feed-forward (`ls1`, `ls2`). Default false (identity). */
+  layerScale?: boolean;
+  /** Feed-forward kind: GELU MLP (`fc1`, `fc2`) or SwiGLU (`w12`, `w3`). Default `'mlp'`. */
+  ffn?: 'mlp' | 'swiglu';
+}
+
+/**
+ * A pre-norm transformer encoder block, as timm's `Block`: `x = x + ls1(attn(norm1(x)))`, then
+ * `x = x + ls2(mlp(norm2(x)))`. One implementation serves the MRN heads (no LayerScale) and the
+ * DINOv2 {@link VisionTransformer} (LayerScale, configurable eps, MLP or SwiGLU). Weights are named
+ * `norm1`, `attn.qkv`, `attn.proj`, `ls1`, `norm2`, `mlp.fc1`/`mlp.fc2` (or `mlp.w12`/`mlp.w3`), `ls2`.
+ */
+export class TransformerBlock {
+  readonly norm1: LayerNormBlock;
+  readonly attn: AttentionBlock;
+  readonly ls1: LayerScaleBlock | null;
+  readonly norm2: LayerNormBlock;
+  readonly mlp: MlpBlock | SwiGluBlock;
+  readonly ls2: LayerScaleBlock | null;
+
+  constructor(
+    p: ParamFactory,
+    readonly dim: number,
+    readonly heads: number,
+    mlpRatio: number,
+    options: TransformerBlockOptions = {},
+  ) {
+    const eps = options.layerNormEps ?? LAYER_NORM_EPS;
+    const hidden = options.hiddenDim ?? Math.max(1, Math.round(dim * mlpRatio));
+    const scoped = (prefix: string) => scopedParams(p, prefix);
+    this.norm1 = new LayerNormBlock(scoped('norm1'), dim, eps);
+    this.attn = new AttentionBlock(scoped('attn'), dim, heads);
+    this.ls1 = options.layerScale ? new LayerScaleBlock(scoped('ls1'), dim) : null;
+    this.norm2 = new LayerNormBlock(scoped('norm2'), dim, eps);
+    this.mlp =
+      options.ffn === 'swiglu'
+        ? new SwiGluBlock(scoped('mlp'), dim, hidden, dim)
+        : new MlpBlock(scoped('mlp'), dim, hidden, dim);
+    this.ls2 = options.layerScale ? new LayerScaleBlock(scoped('ls2'), dim) : null;
+  }
+
+  /** `x` `[B, T, dim]`; `keyBias` `[B, T]` additive bias on the attention logits, or null. */
+  apply(x: tf.Tensor3D, keyBias: tf.Tensor2D | null = null): tf.Tensor3D {
+    const ls1 = (y: tf.Tensor) => (this.ls1 ? this.ls1.apply(y) : y);
+    const ls2 = (y: tf.Tensor) => (this.ls2 ? this.ls2.apply(y) : y);
+    return tf.tidy(() => {
+      const y = tf.add(x, ls1(this.attn.apply(this.norm1.apply(x) as tf.Tensor3D, keyBias))) as tf.Tensor3D;
+      return tf.add(y, ls2(this.mlp.apply(this.norm2.apply(y)))) as tf.Tensor3D;
     });
   }
 }

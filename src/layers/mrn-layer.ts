@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology.js';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types.js';
-import { MrnError } from '../errors.js';
+import { invalidArgument, MrnError } from '../errors.js';
 import { createRng, type Rng } from '../rng.js';
 
 /** Arguments every mrn layer accepts, on top of tfjs's own layer arguments (`name`, `trainable`). */
@@ -180,28 +180,75 @@ export abstract class MrnLayer extends tf.layers.Layer {
     return { refCountAfterDispose: 0, numDisposedVariables: weights.length };
   }
 
-  /** Throws an `E_INVALID_ARGUMENT` {@link MrnError} naming this layer. */
-  protected fail(message: string, details?: Record<string, unknown>): never {
-    throw new MrnError('E_INVALID_ARGUMENT', `${this.getClassName()} '${this.name}': ${message}`, {
-      details,
-    });
+  /** The configuration tfjs serialises: tfjs's fields plus the {@link MrnLayer.seed}. */
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), seed: this.seed };
   }
 
-  /** Throws unless `t` has the given rank (and, where given, sizes; -1 = any). */
-  protected expectShape(what: string, t: tf.Tensor | undefined, shape: number[]): void {
-    if (!t) this.fail(`${what} is missing; expected shape [${shape.map(dim).join(', ')}]`);
-    const ok = t.rank === shape.length && shape.every((s, i) => s < 0 || s === t.shape[i]);
-    if (!ok) {
-      this.fail(`${what} must have shape [${shape.map(dim).join(', ')}], got [${t.shape.join(', ')}]`, {
-        expected: shape,
-        actual: t.shape,
-      });
+  /** Throws an `E_INVALID_ARGUMENT` {@link MrnError} naming this layer ({@link invalidArgument}). */
+  protected fail(message: string, details?: Record<string, unknown>): never {
+    throw invalidArgument(`${this.getClassName()} '${this.name}'`, message, details);
+  }
+
+  /**
+   * Throws unless every given value is an integer >= 1 (or >= 0 with `allowZero`), as tfjs's
+   * `assertPositiveInteger`; the message names the argument.
+   */
+  protected assertPositiveInteger(
+    values: Record<string, unknown>,
+    options: { allowZero?: boolean } = {},
+  ): void {
+    const min = options.allowZero ? 0 : 1;
+    for (const [name, v] of Object.entries(values)) {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+        this.fail(
+          `${name} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer, got ${String(v)}`,
+          {
+            [name]: v,
+          },
+        );
+      }
     }
+  }
+
+  /**
+   * The single input tensor of a layer that takes one: `inputs` itself, or the only element of a
+   * one-element array (tfjs passes either).
+   */
+  protected singleInput(inputs: tf.Tensor | tf.Tensor[], what: string): tf.Tensor {
+    if (!Array.isArray(inputs)) return inputs;
+    if (inputs.length !== 1) this.fail(`expects one input (${what}), got ${inputs.length}`);
+    return inputs[0]!;
+  }
+
+  /**
+   * Throws unless `t` has the given rank and sizes; `null` is "any size" (tfjs's convention for an
+   * unknown dimension). Layers check their inputs with it at the top of `call`, before `tf.tidy`, so a
+   * refused input allocates nothing.
+   */
+  protected expectShape(what: string, t: tf.Tensor | undefined, shape: tf.Shape): void {
+    expectShape((m, d) => this.fail(m, d), what, t, shape);
   }
 }
 
-function dim(s: number): string {
-  return s < 0 ? '?' : String(s);
+/**
+ * Throws (through `fail`) unless `t` is a tensor of the given rank and sizes, `null` meaning any size.
+ * The shape check of {@link MrnLayer.expectShape}, for code that is not a layer (`MultiRoiNet`).
+ */
+export function expectShape(
+  fail: (message: string, details?: Record<string, unknown>) => never,
+  what: string,
+  t: tf.Tensor | undefined,
+  shape: tf.Shape,
+): void {
+  const want = `[${shape.map((s) => (s === null ? '?' : String(s))).join(', ')}]`;
+  if (!(t instanceof tf.Tensor)) fail(`${what} is missing; expected shape ${want}`);
+  const ok = t.rank === shape.length && shape.every((s, i) => s === null || s === t.shape[i]);
+  if (!ok)
+    fail(`${what} must have shape ${want}, got [${t.shape.join(', ')}]`, {
+      expected: shape,
+      actual: t.shape,
+    });
 }
 
 /** The input shapes tfjs passes to `build`/`computeOutputShape`, as a list of concrete shapes. */

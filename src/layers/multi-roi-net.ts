@@ -5,15 +5,20 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { MrnError } from '../errors.js';
-import { fileSystemIO } from '../io/file-system-io.js';
+import { invalidArgument, MrnError } from '../errors.js';
 import { createRng } from '../rng.js';
-import { MRN_VERSION } from '../version.js';
-import type { NamedWeight } from './mrn-layer.js';
+import { expectShape, type NamedWeight } from './mrn-layer.js';
+import { canonicalHeadWeightPath, WEIGHT_NAME_SEPARATOR } from './weight-names.js';
 import { checkSegResolution, type SegResolution } from './aux-seg-head.js';
-import { PatientFusionHead, type FusionMode } from './patient-fusion-head.js';
+import {
+  resolveMultiRoiNetConfig,
+  type MultiRoiNetConfig,
+  type ResolvedMultiRoiNetConfig,
+} from './multi-roi-net-config.js';
+import { loadMultiRoiNet, multiRoiNetArtifacts, saveMultiRoiNet } from './multi-roi-net-io.js';
+import { PatientFusionHead } from './patient-fusion-head.js';
 import { RoiBranch } from './roi-branch.js';
-import { SliceEncoder, toSliceBackbone, type BackboneInfo, type SliceBackboneLike } from './slice-encoder.js';
+import { SliceEncoder, type BackboneInfo, type SliceBackboneLike } from './slice-encoder.js';
 import {
   isFeatureInput,
   type MrnBatch,
@@ -22,90 +27,7 @@ import {
   type RoiInput,
 } from './types.js';
 
-/** What {@link MultiRoiNet} needs to know about an ROI. */
-export interface RoiSpec {
-  /** ROI id, the key of {@link MrnBatch.rois} (e.g. `'qsm-bg'`). */
-  id: string;
-  /** Segmentation classes of the ROI's auxiliary head, background included. */
-  numClasses: number;
-  /** Most slices D of the ROI's stacks (size of its slice-position embedding). Default: `maxSlices`. */
-  slices?: number;
-}
-
-/**
- * The four MRN ROIs as {@link RoiSpec}s, matching `MRN_ROIS` in `data/rois.ts`: nm-sn (bg, SN),
- * qsm-bg (bg, CN, PUT, GP, THA), qsm-mb (bg, STN, SN, RN), qsm-dn (bg, DN).
- */
-export const DEFAULT_ROI_SPECS: readonly RoiSpec[] = Object.freeze([
-  { id: 'nm-sn', numClasses: 2, slices: 8 },
-  { id: 'qsm-bg', numClasses: 5, slices: 20 },
-  { id: 'qsm-mb', numClasses: 4, slices: 10 },
-  { id: 'qsm-dn', numClasses: 2, slices: 8 },
-]);
-
-/**
- * {@link RoiSpec}s from ROI definitions (e.g. `MRN_ROIS`): id, class count (background included) and
- * slice count. Structural, so this module does not depend on the ROI pipeline.
- */
-export function roiSpecsFromDefinitions(
-  definitions: readonly { id: string; classes: readonly unknown[]; slices?: number }[],
-): RoiSpec[] {
-  return definitions.map((d) => ({ id: d.id, numClasses: d.classes.length, slices: d.slices }));
-}
-
-/** Configuration of {@link MultiRoiNet}. Every field has a documented default. */
-export interface MultiRoiNetConfig {
-  /** The ROIs, in the order of the R axis. Default {@link DEFAULT_ROI_SPECS}. */
-  rois?: RoiSpec[];
-  /** Token width E of the branches, ROI tokens and patient embedding. Default 256. */
-  embedDim?: number;
-  /** Attention heads of the SFA and fusion transformers. Default 4. */
-  heads?: number;
-  /** Transformer blocks of each branch's SFA stage. Default 2. */
-  sfaDepth?: number;
-  /** MLP hidden width as a multiple of E. Default 2. */
-  mlpRatio?: number;
-  /** Slice-position embedding size for ROIs without `slices`. Default 32. */
-  maxSlices?: number;
-  /** Use the aux head's foreground probability as a prior on FFA pooling. Default true. */
-  segPrior?: boolean;
-  /** Hidden width of the aux heads. Default 64. */
-  segHiddenDim?: number;
-  /** Sub-patch resolution of the aux heads. Default 4. */
-  segUpsample?: number;
-  /** Side S of the ROI slices (and of the aux heads' full-resolution logit maps). Default 224. */
-  sliceSize?: number;
-  /**
-   * Resolution of the aux heads' logits in {@link MrnOutputs.segLogits}, and so of the aux loss:
-   * `'block'` = the heads' native `T x T` maps (T = token grid side × `segUpsample`, 64 at S = 224),
-   * trained against per-block class fractions of the masks; `'full'` = resized bilinearly to
-   * `sliceSize`, trained against the masks themselves. Default `'block'`; a checkpoint saved without
-   * the field (before it existed) loads as `'full'`. `apply(batch, { segResolution: 'full' })` gives
-   * full-resolution maps from any model.
-   */
-  segResolution?: SegResolution;
-  /** Patient fusion: `'transformer'` or `'concat-mlp'`. Default `'transformer'`. */
-  fusion?: FusionMode;
-  /** Transformer blocks of the fusion head. Default 1. */
-  fusionDepth?: number;
-  /** Width P of the contrastive projections. Default 128. */
-  projectionDim?: number;
-  /** Output classes K. Default 2 (0 = HC, 1 = PD). */
-  numClasses?: number;
-  /** Backbone token width. Default: the backbone's `embedDim` (required when no backbone is given). */
-  backboneDim?: number;
-  /** Backbone patch size. Default: the backbone's, else 14. */
-  patchSize?: number;
-  /** Slices per backbone call. Default 32. */
-  chunkSize?: number;
-  /** Fine-tune the backbone (else it is frozen). Default false. */
-  trainBackbone?: boolean;
-  /** Seed of every initialiser. Default 0. */
-  seed?: number;
-}
-
-/** A {@link MultiRoiNetConfig} with every default filled in. */
-export type ResolvedMultiRoiNetConfig = Required<MultiRoiNetConfig>;
+export * from './multi-roi-net-config.js';
 
 /** Options of {@link MultiRoiNet} that are objects, not configuration. */
 export interface MultiRoiNetOptions {
@@ -127,59 +49,6 @@ export interface ApplyOptions {
 export interface ModelWeight extends NamedWeight {
   /** Whether an optimiser should update it. */
   trainable: boolean;
-}
-
-const MODEL_FORMAT = 'mrn-multi-roi-net';
-
-function resolveConfig(config: MultiRoiNetConfig, options: MultiRoiNetOptions): ResolvedMultiRoiNetConfig {
-  const bb = options.backbone ? { backbone: toSliceBackbone(options.backbone, options.backboneInfo) } : null;
-  const backboneDim = config.backboneDim ?? bb?.backbone.embedDim;
-  if (backboneDim === undefined) {
-    throw new MrnError(
-      'E_CONFIG',
-      'MultiRoiNet: give a backbone or config.backboneDim (the backbone token width)',
-    );
-  }
-  if (bb && bb.backbone.embedDim !== backboneDim) {
-    throw new MrnError(
-      'E_CONFIG',
-      `MultiRoiNet: config.backboneDim = ${backboneDim} but the backbone's embedDim is ${bb.backbone.embedDim}`,
-    );
-  }
-  const rois = (config.rois ?? DEFAULT_ROI_SPECS).map((r) => ({ ...r }));
-  if (rois.length === 0) throw new MrnError('E_CONFIG', 'MultiRoiNet: at least one ROI is needed');
-  const ids = new Set<string>();
-  for (const r of rois) {
-    if (typeof r.id !== 'string' || r.id === '')
-      throw new MrnError('E_CONFIG', 'MultiRoiNet: every ROI needs an id');
-    if (ids.has(r.id)) throw new MrnError('E_CONFIG', `MultiRoiNet: duplicate ROI id '${r.id}'`);
-    ids.add(r.id);
-  }
-  checkSegResolution(config.segResolution ?? 'block', (m) => {
-    throw new MrnError('E_CONFIG', `MultiRoiNet: ${m}`);
-  });
-  return {
-    rois,
-    embedDim: config.embedDim ?? 256,
-    heads: config.heads ?? 4,
-    sfaDepth: config.sfaDepth ?? 2,
-    mlpRatio: config.mlpRatio ?? 2,
-    maxSlices: config.maxSlices ?? 32,
-    segPrior: config.segPrior ?? true,
-    segHiddenDim: config.segHiddenDim ?? 64,
-    segUpsample: config.segUpsample ?? 4,
-    sliceSize: config.sliceSize ?? 224,
-    segResolution: config.segResolution ?? 'block',
-    fusion: config.fusion ?? 'transformer',
-    fusionDepth: config.fusionDepth ?? 1,
-    projectionDim: config.projectionDim ?? 128,
-    numClasses: config.numClasses ?? 2,
-    backboneDim,
-    patchSize: config.patchSize ?? bb?.backbone.patchSize ?? 14,
-    chunkSize: config.chunkSize ?? 32,
-    trainBackbone: config.trainBackbone ?? false,
-    seed: config.seed ?? 0,
-  };
 }
 
 /**
@@ -205,7 +74,7 @@ export class MultiRoiNet {
   readonly fusionHead: PatientFusionHead;
 
   constructor(config: MultiRoiNetConfig = {}, options: MultiRoiNetOptions = {}) {
-    this.config = resolveConfig(config, options);
+    this.config = resolveMultiRoiNetConfig(config, options);
     const c = this.config;
     const rng = createRng(c.seed);
     this.encoder = options.backbone
@@ -270,28 +139,45 @@ export class MultiRoiNet {
     return this.config.rois.map((r) => r.id);
   }
 
-  /** Every weight with a stable path (`branches/<roi>/...`, `fusion/...`, `backbone/<i>/...`). */
+  /**
+   * Every weight with a stable path, parts joined by `.` (see `weight-names.ts`):
+   * `backbone.<backbone weight>`, `branches.<roi>.<branch weight>`, `fusion.<head weight>`.
+   */
   namedWeights(): ModelWeight[] {
-    const out: ModelWeight[] = [];
     const trainable = new Set(this.trainableWeights);
-    if (this.encoder?.hasBackbone) {
-      (this.encoder.backbone.weights ?? []).forEach((w, i) =>
-        out.push({ path: `backbone/${i}/${w.originalName}`, variable: w, trainable: trainable.has(w) }),
-      );
-    }
+    const out: ModelWeight[] = this.backboneWeights().map((w) => ({
+      ...w,
+      trainable: trainable.has(w.variable),
+    }));
     for (const [id, branch] of this.branches) {
       for (const w of branch.namedWeights()) {
         out.push({
-          path: `branches/${id}/${w.path}`,
+          path: `branches.${id}.${w.path}`,
           variable: w.variable,
           trainable: trainable.has(w.variable),
         });
       }
     }
     for (const w of this.fusionHead.namedWeights()) {
-      out.push({ path: `fusion/${w.path}`, variable: w.variable, trainable: trainable.has(w.variable) });
+      out.push({ path: `fusion.${w.path}`, variable: w.variable, trainable: trainable.has(w.variable) });
     }
     return out;
+  }
+
+  /**
+   * The backbone's weights under `backbone.`, in the backbone's `weights` order. A backbone that is one
+   * layer (mrn's ViT) names them by their names inside it (`backbone.blocks.0.attn.qkv.kernel`), so the
+   * layer's own name does not enter the checkpoint; a model of several layers by layer and weight name.
+   */
+  backboneWeights(): NamedWeight[] {
+    if (!this.encoder?.hasBackbone) return [];
+    const weights = this.encoder.backbone.weights ?? [];
+    const firstParts = new Set(weights.map((w) => w.originalName.split('/')[0]));
+    const inner = (name: string) => (firstParts.size === 1 ? name.slice(name.indexOf('/') + 1) : name);
+    return weights.map((w) => ({
+      path: `backbone.${inner(w.originalName).replace(/\//g, WEIGHT_NAME_SEPARATOR)}`,
+      variable: w,
+    }));
   }
 
   /** The weights an optimiser should update (the backbone's only with `trainBackbone`). */
@@ -342,7 +228,7 @@ export class MultiRoiNet {
   }
 
   private fail(message: string, details?: Record<string, unknown>): never {
-    throw new MrnError('E_INVALID_ARGUMENT', `MultiRoiNet: ${message}`, { details });
+    throw invalidArgument('MultiRoiNet', message, details);
   }
 
   /** Checks that every ROI is present and that B agrees everywhere. Returns B. */
@@ -384,18 +270,10 @@ export class MultiRoiNet {
   /** Checks one ROI's tensors against each other (ranks, B, D, N, E, mask shape). */
   private checkRoi(id: string, input: RoiInput): void {
     const c = this.config;
-    const expect = (what: string, t: tf.Tensor | undefined, shape: (number | null)[]) => {
-      if (!(t instanceof tf.Tensor)) this.fail(`ROI '${id}': ${what} is missing`);
-      const ok = t.rank === shape.length && shape.every((s, i) => s === null || s === t.shape[i]);
-      if (!ok) {
-        const want = shape.map((s) => (s === null ? '?' : s)).join(', ');
-        this.fail(`ROI '${id}': ${what} must have shape [${want}], got [${t.shape.join(', ')}]`, {
-          roi: id,
-          expected: shape,
-          actual: t.shape,
-        });
-      }
-    };
+    const fail = (message: string, details?: Record<string, unknown>): never =>
+      this.fail(`ROI '${id}': ${message}`, { roi: id, ...details });
+    const expect = (what: string, t: tf.Tensor | undefined, shape: tf.Shape) =>
+      expectShape(fail, what, t, shape);
     let b: number;
     let d: number;
     if (isFeatureInput(input)) {
@@ -513,31 +391,8 @@ export class MultiRoiNet {
   }
 
   /** Model artifacts (tfjs `model.json` topology + weights) for any tfjs IO handler. */
-  async toArtifacts(): Promise<tf.io.ModelArtifacts> {
-    const weights = this.namedWeights().filter(
-      (w) => !w.path.startsWith('backbone/') || this.config.trainBackbone,
-    );
-    const { data, specs } = await tf.io.encodeWeights(
-      weights.map((w) => ({ name: w.path, tensor: w.variable.read() })),
-    );
-    return {
-      modelTopology: {
-        className: 'MultiRoiNet',
-        config: this.getConfig(),
-        backbone: this.encoder?.hasBackbone
-          ? {
-              embedDim: this.encoder.backbone.embedDim,
-              patchSize: this.encoder.backbone.patchSize,
-              weightsSaved: this.config.trainBackbone,
-            }
-          : null,
-      } as unknown as tf.io.ModelArtifacts['modelTopology'],
-      format: MODEL_FORMAT,
-      generatedBy: `mrn ${MRN_VERSION}`,
-      convertedBy: null,
-      weightSpecs: specs,
-      weightData: data,
-    };
+  toArtifacts(): Promise<tf.io.ModelArtifacts> {
+    return multiRoiNetArtifacts(this);
   }
 
   /**
@@ -545,116 +400,30 @@ export class MultiRoiNet {
    * any tfjs IO handler. A frozen backbone's weights are not saved (pass the backbone to `load`); a
    * fine-tuned one's are.
    */
-  async save(target: string | tf.io.IOHandler): Promise<tf.io.SaveResult> {
-    const handler = typeof target === 'string' ? fileSystemIO(target) : target;
-    if (!handler.save)
-      throw new MrnError('E_INVALID_ARGUMENT', 'MultiRoiNet.save: the IO handler cannot save');
-    return handler.save(await this.toArtifacts());
+  save(target: string | tf.io.IOHandler): Promise<tf.io.SaveResult> {
+    return saveMultiRoiNet(this, target);
   }
 
   /**
-   * Loads a model saved by {@link MultiRoiNet.save} from a directory or IO handler. Pass the same
-   * backbone to take image inputs (required when the backbone was fine-tuned).
+   * Loads a model saved by {@link MultiRoiNet.save} (by any mrn version) from a directory or IO
+   * handler. Pass the same backbone to take image inputs (required when the backbone was fine-tuned).
    *
    * @throws MrnError `E_CHECKPOINT` for a foreign format, a mismatched backbone, or missing, extra or
    *   mis-shaped weights; `E_FILE_NOT_FOUND` when the files are absent.
    */
-  static async load(
-    source: string | tf.io.IOHandler,
-    options: MultiRoiNetOptions = {},
-  ): Promise<MultiRoiNet> {
-    const handler = typeof source === 'string' ? fileSystemIO(source) : source;
-    if (!handler.load)
-      throw new MrnError('E_INVALID_ARGUMENT', 'MultiRoiNet.load: the IO handler cannot load');
-    const where = typeof source === 'string' ? source : undefined;
-    const artifacts = await handler.load();
-    const topology = artifacts.modelTopology as
-      | {
-          className?: string;
-          config?: MultiRoiNetConfig;
-          backbone?: { embedDim: number; patchSize: number; weightsSaved: boolean } | null;
-        }
-      | undefined;
-    if (artifacts.format !== MODEL_FORMAT || topology?.className !== 'MultiRoiNet' || !topology.config) {
-      throw new MrnError(
-        'E_CHECKPOINT',
-        `MultiRoiNet.load: not a MultiRoiNet checkpoint (format '${artifacts.format}')`,
-        {
-          file: where,
-        },
-      );
-    }
-    const saved = topology.backbone;
-    if (saved?.weightsSaved && !options.backbone) {
-      throw new MrnError(
-        'E_CHECKPOINT',
-        'MultiRoiNet.load: the checkpoint holds a fine-tuned backbone; pass that backbone',
-        {
-          file: where,
-        },
-      );
-    }
-    // Checkpoints from before segResolution existed trained against full-resolution maps.
-    const config: MultiRoiNetConfig = {
-      ...topology.config,
-      segResolution: topology.config.segResolution ?? 'full',
-    };
-    let model: MultiRoiNet;
-    try {
-      model = new MultiRoiNet(config, options);
-    } catch (cause) {
-      if (cause instanceof MrnError && cause.code === 'E_CONFIG') {
-        throw new MrnError(
-          'E_CHECKPOINT',
-          `MultiRoiNet.load: the backbone does not match the checkpoint: ${cause.message}`,
-          {
-            file: where,
-            cause,
-          },
-        );
-      }
-      throw cause;
-    }
-    try {
-      model.loadWeights(artifacts, where);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
-    return model;
+  static load(source: string | tf.io.IOHandler, options: MultiRoiNetOptions = {}): Promise<MultiRoiNet> {
+    return loadMultiRoiNet(source, options, (config, opts) => new MultiRoiNet(config, opts));
   }
 
-  /** Assigns weights from artifacts by path; every expected weight must be present with its shape. */
-  private loadWeights(artifacts: tf.io.ModelArtifacts, file?: string): void {
-    const specs = artifacts.weightSpecs ?? [];
-    const data = artifacts.weightData;
-    const buffer = Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : (data ?? new ArrayBuffer(0));
-    const tensors = tf.io.decodeWeights(buffer, specs);
-    try {
-      const expected = this.namedWeights().filter(
-        (w) => !w.path.startsWith('backbone/') || this.config.trainBackbone,
-      );
-      const missing = expected.filter((w) => !tensors[w.path]).map((w) => w.path);
-      const wanted = new Set(expected.map((w) => w.path));
-      const extra = Object.keys(tensors).filter((name) => !wanted.has(name));
-      const misShaped = expected
-        .filter(
-          (w) =>
-            tensors[w.path] && !tf.util.arraysEqual(tensors[w.path]!.shape, w.variable.shape as number[]),
-        )
-        .map((w) => `${w.path}: saved [${tensors[w.path]!.shape}] vs model [${w.variable.shape}]`);
-      if (missing.length || extra.length || misShaped.length) {
-        throw new MrnError(
-          'E_CHECKPOINT',
-          `MultiRoiNet.load: weights do not match the model (missing ${missing.length}, extra ${extra.length}, mis-shaped ${misShaped.length})` +
-            `${[...missing.slice(0, 3), ...extra.slice(0, 3), ...misShaped.slice(0, 3)].map((s) => `\n  ${s}`).join('')}`,
-          { file, details: { missing, extra, misShaped } },
-        );
-      }
-      for (const w of expected) w.variable.write(tensors[w.path]!);
-    } finally {
-      tf.dispose(Object.values(tensors));
-    }
+  /**
+   * Today's path of a saved weight name, for checkpoints of any mrn version: head paths through
+   * {@link canonicalHeadWeightPath}; `backbone/<i>/...` (before the `.` convention) as the i-th
+   * backbone weight.
+   */
+  canonicalWeightPath(name: string): string {
+    const legacyBackbone = /^backbone\/(\d+)\//.exec(name);
+    if (legacyBackbone) return this.backboneWeights()[Number(legacyBackbone[1])]?.path ?? name;
+    return name.startsWith('backbone.') ? name : canonicalHeadWeightPath(name);
   }
 
   /** Frees the heads' weights (not the backbone's: the caller owns it). */

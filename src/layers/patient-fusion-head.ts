@@ -14,6 +14,10 @@ import {
   TransformerBlock,
 } from './blocks.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
+import { MRN_PRESETS } from './mrn-presets.js';
+
+/** Defaults of this layer's arguments: the `'mrn-paper'` architecture. */
+const DEFAULTS = MRN_PRESETS['mrn-paper'];
 
 /** How {@link PatientFusionHead} fuses ROI tokens. */
 export type FusionMode = 'transformer' | 'concat-mlp';
@@ -77,27 +81,25 @@ export class PatientFusionHead extends MrnLayer {
     super(args);
     this.numRois = args.numRois;
     this.embedDim = args.embedDim ?? null;
-    this.numClasses = args.numClasses ?? 2;
-    this.fusion = args.fusion ?? 'transformer';
-    this.depth = args.depth ?? 1;
-    this.heads = args.heads ?? 4;
-    this.mlpRatio = args.mlpRatio ?? 2;
-    this.projectionDim = args.projectionDim ?? 128;
+    this.numClasses = args.numClasses ?? DEFAULTS.numClasses;
+    this.fusion = args.fusion ?? DEFAULTS.fusion;
+    this.depth = args.depth ?? DEFAULTS.fusionDepth;
+    this.heads = args.heads ?? DEFAULTS.heads;
+    this.mlpRatio = args.mlpRatio ?? DEFAULTS.mlpRatio;
+    this.projectionDim = args.projectionDim ?? DEFAULTS.projectionDim;
     this.projectionHiddenDim = args.projectionHiddenDim ?? null;
-    for (const [k, v] of Object.entries({
+    this.assertPositiveInteger({
       numRois: this.numRois,
       heads: this.heads,
       projectionDim: this.projectionDim,
-    })) {
-      if (!Number.isInteger(v) || v < 1) this.fail(`${k} must be a positive integer, got ${v}`);
-    }
+    });
     if (!Number.isInteger(this.numClasses) || this.numClasses < 2) {
       this.fail(`numClasses must be an integer >= 2, got ${this.numClasses}`);
     }
     if (this.fusion !== 'transformer' && this.fusion !== 'concat-mlp') {
       this.fail(`fusion must be 'transformer' or 'concat-mlp', got '${String(this.fusion)}'`);
     }
-    if (!Number.isInteger(this.depth) || this.depth < 0) this.fail(`depth must be >= 0, got ${this.depth}`);
+    this.assertPositiveInteger({ depth: this.depth }, { allowZero: true });
   }
 
   override build(inputShape: tf.Shape | tf.Shape[]): void {
@@ -147,8 +149,8 @@ export class PatientFusionHead extends MrnLayer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs?: Kwargs): tf.Tensor[] {
-    const tokens = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor3D;
-    this.expectShape('ROI tokens', tokens, [-1, this.numRois, this.embedDim ?? -1]);
+    const tokens = this.singleInput(inputs, 'ROI tokens') as tf.Tensor3D;
+    this.expectShape('ROI tokens', tokens, [null, this.numRois, this.embedDim]);
     return tf.tidy(() => {
       const k = this.blocks!;
       const [b, r, e] = tokens.shape;
@@ -191,7 +193,6 @@ export class PatientFusionHead extends MrnLayer {
       mlpRatio: this.mlpRatio,
       projectionDim: this.projectionDim,
       projectionHiddenDim: this.projectionHiddenDim,
-      seed: this.seed,
     };
   }
 }

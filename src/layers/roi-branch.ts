@@ -18,6 +18,10 @@ import {
   TransformerBlock,
 } from './blocks.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
+import { MRN_PRESETS } from './mrn-presets.js';
+
+/** Defaults of this layer's arguments: the `'mrn-paper'` architecture. */
+const DEFAULTS = MRN_PRESETS['mrn-paper'];
 
 /** Configuration of {@link RoiBranch}. */
 export interface RoiBranchArgs extends MrnLayerArgs {
@@ -105,26 +109,22 @@ export class RoiBranch extends MrnLayer {
   constructor(args: RoiBranchArgs) {
     super(args);
     this.numSegClasses = args.numSegClasses;
-    this.embedDim = args.embedDim ?? 256;
+    this.embedDim = args.embedDim ?? DEFAULTS.embedDim;
     this.inputDim = args.inputDim ?? null;
-    this.heads = args.heads ?? 4;
-    this.sfaDepth = args.sfaDepth ?? 2;
-    this.mlpRatio = args.mlpRatio ?? 2;
-    this.maxSlices = args.maxSlices ?? 32;
+    this.heads = args.heads ?? DEFAULTS.heads;
+    this.sfaDepth = args.sfaDepth ?? DEFAULTS.sfaDepth;
+    this.mlpRatio = args.mlpRatio ?? DEFAULTS.mlpRatio;
+    this.maxSlices = args.maxSlices ?? DEFAULTS.maxSlices;
     this.poolKeyDim = args.poolKeyDim ?? this.embedDim;
-    this.segPrior = args.segPrior ?? true;
-    this.patchSize = args.patchSize ?? 14;
-    for (const [k, v] of Object.entries({
+    this.segPrior = args.segPrior ?? DEFAULTS.segPrior;
+    this.patchSize = args.patchSize ?? DEFAULTS.patchSize;
+    this.assertPositiveInteger({
       embedDim: this.embedDim,
       heads: this.heads,
       maxSlices: this.maxSlices,
       poolKeyDim: this.poolKeyDim,
-    })) {
-      if (!Number.isInteger(v) || v < 1) this.fail(`${k} must be a positive integer, got ${v}`);
-    }
-    if (!Number.isInteger(this.sfaDepth) || this.sfaDepth < 0) {
-      this.fail(`sfaDepth must be a non-negative integer, got ${this.sfaDepth}`);
-    }
+    });
+    this.assertPositiveInteger({ sfaDepth: this.sfaDepth }, { allowZero: true });
     if (this.embedDim % this.heads !== 0) {
       this.fail(`heads (${this.heads}) must divide embedDim (${this.embedDim})`);
     }
@@ -183,8 +183,8 @@ export class RoiBranch extends MrnLayer {
       this.fail('expects three inputs: [patch [B, D, N, E], cls [B, D, E], valid [B, D]]');
     }
     const [patch, cls, valid] = inputs;
-    const e = this.inputDim ?? -1;
-    this.expectShape('patch tokens', patch, [-1, -1, -1, e]);
+    const e = this.inputDim;
+    this.expectShape('patch tokens', patch, [null, null, null, e]);
     const [b, d] = patch!.shape;
     this.expectShape('CLS tokens', cls, [b, d, e]);
     this.expectShape('valid flags', valid, [b, d]);
@@ -242,7 +242,6 @@ export class RoiBranch extends MrnLayer {
       outputSize: this.auxHead.outputSize,
       segResolution: this.auxHead.resolution,
       patchSize: this.patchSize,
-      seed: this.seed,
     };
   }
 }

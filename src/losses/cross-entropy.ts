@@ -4,7 +4,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { MrnError } from '../errors.js';
+import { invalidArgument } from '../errors.js';
 
 /** Options of {@link crossEntropyLoss}. */
 export interface CrossEntropyOptions {
@@ -24,10 +24,6 @@ export interface CrossEntropyOptions {
   checkLabels?: boolean;
 }
 
-function invalid(fn: string, message: string, details?: Record<string, unknown>): MrnError {
-  return new MrnError('E_INVALID_ARGUMENT', `${fn}: ${message}`, details ? { details } : {});
-}
-
 /**
  * Throws unless every class id in `labels` is an integer in [0, classes). Reads two scalars.
  * @internal shared by the losses of this folder.
@@ -39,7 +35,7 @@ export function checkClassIds(fn: string, labels: tf.Tensor, classes: number): v
   const hi = max.dataSync()[0];
   tf.dispose([min, max]);
   if (!(lo >= 0 && hi < classes)) {
-    throw invalid(fn, `class ids must lie in [0, ${classes}), found values in [${lo}, ${hi}]`, {
+    throw invalidArgument(fn, `class ids must lie in [0, ${classes}), found values in [${lo}, ${hi}]`, {
       min: lo,
       max: hi,
       classes,
@@ -73,13 +69,13 @@ export function crossEntropyLoss(
 ): tf.Scalar {
   const fn = 'crossEntropyLoss';
   if (!(logits instanceof tf.Tensor) || logits.rank < 2) {
-    throw invalid(fn, `logits must be [..., K] with rank >= 2, got [${logits?.shape}]`);
+    throw invalidArgument(fn, `logits must be [..., K] with rank >= 2, got [${logits?.shape}]`);
   }
   const k = logits.shape[logits.rank - 1];
   const lead = logits.shape.slice(0, -1);
   const labelShape = Array.isArray(labels) ? [labels.length] : labels.shape;
   if (labelShape.length !== lead.length || labelShape.some((d, i) => d !== lead[i])) {
-    throw invalid(
+    throw invalidArgument(
       fn,
       `labels shape [${labelShape}] must equal the logits shape without its class axis [${lead}]`,
       {
@@ -89,23 +85,23 @@ export function crossEntropyLoss(
     );
   }
   if (!Array.isArray(labels) && labels.dtype !== 'int32') {
-    throw invalid(fn, `labels must be int32 class ids, got ${labels.dtype}`);
+    throw invalidArgument(fn, `labels must be int32 class ids, got ${labels.dtype}`);
   }
   const eps = options.labelSmoothing ?? 0;
   if (!Number.isFinite(eps) || eps < 0 || eps >= 1)
-    throw invalid(fn, `labelSmoothing must be in [0, 1), got ${eps}`);
+    throw invalidArgument(fn, `labelSmoothing must be in [0, 1), got ${eps}`);
   const cw = options.classWeights;
   if (cw !== undefined) {
     if (!Array.isArray(cw) || cw.length !== k || !cw.every((w) => Number.isFinite(w) && w >= 0)) {
-      throw invalid(fn, `classWeights must be ${k} finite numbers >= 0`, { classWeights: cw });
+      throw invalidArgument(fn, `classWeights must be ${k} finite numbers >= 0`, { classWeights: cw });
     }
   }
   const sw = options.sampleWeights;
   if (sw !== undefined && (sw.rank !== lead.length || sw.shape.some((d, i) => d !== lead[i]))) {
-    throw invalid(fn, `sampleWeights shape [${sw.shape}] must equal the labels shape [${lead}]`);
+    throw invalidArgument(fn, `sampleWeights shape [${sw.shape}] must equal the labels shape [${lead}]`);
   }
   if (Array.isArray(labels) && !labels.every((l) => Number.isInteger(l))) {
-    throw invalid(fn, 'labels must be integers');
+    throw invalidArgument(fn, 'labels must be integers');
   }
   const n = lead.reduce((a, d) => a * d, 1);
   return tf.tidy(() => {

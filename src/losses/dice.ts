@@ -5,7 +5,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { MrnError } from '../errors.js';
+import { invalidArgument } from '../errors.js';
 import { checkClassIds } from './cross-entropy.js';
 
 /** Options of {@link diceLoss}. Defaults are MONAI's. */
@@ -38,13 +38,9 @@ export interface DiceCELossOptions extends DiceLossOptions {
   ceLabelSmoothing?: number;
 }
 
-function invalid(fn: string, message: string, details?: Record<string, unknown>): MrnError {
-  return new MrnError('E_INVALID_ARGUMENT', `${fn}: ${message}`, details ? { details } : {});
-}
-
 function checkNonNegative(fn: string, name: string, value: number): void {
   if (!Number.isFinite(value) || value < 0)
-    throw invalid(fn, `${name} must be a finite number >= 0, got ${value}`);
+    throw invalidArgument(fn, `${name} must be a finite number >= 0, got ${value}`);
 }
 
 /**
@@ -67,9 +63,9 @@ function checkSegArguments(
   valid: tf.Tensor | undefined,
 ): [number, number, number, number] {
   if (!(logits instanceof tf.Tensor) || logits.rank !== 5) {
-    throw invalid(fn, `logits must be [B, D, H, W, C], got [${logits?.shape}]`);
+    throw invalidArgument(fn, `logits must be [B, D, H, W, C], got [${logits?.shape}]`);
   }
-  if (logits.dtype !== 'float32') throw invalid(fn, `logits must be float32, got ${logits.dtype}`);
+  if (logits.dtype !== 'float32') throw invalidArgument(fn, `logits must be float32, got ${logits.dtype}`);
   const [b, d, h, w, c] = logits.shape;
   const soft = targets instanceof tf.Tensor && targets.rank === 5;
   if (
@@ -77,7 +73,7 @@ function checkSegArguments(
     (targets.rank !== 4 && !soft) ||
     targets.shape.some((s, i) => s !== logits.shape[i])
   ) {
-    throw invalid(
+    throw invalidArgument(
       fn,
       `targets shape [${targets?.shape}] does not match logits [${logits.shape}]: expected class ids [${b}, ${d}, ${h}, ${w}] or soft targets [${b}, ${d}, ${h}, ${w}, ${c}]`,
       {
@@ -87,18 +83,18 @@ function checkSegArguments(
     );
   }
   if (soft && targets.dtype !== 'float32') {
-    throw invalid(fn, `soft targets must be float32 class shares, got ${targets.dtype}`);
+    throw invalidArgument(fn, `soft targets must be float32 class shares, got ${targets.dtype}`);
   }
   if (!soft && targets.dtype !== 'int32') {
-    throw invalid(fn, `targets must be int32 class ids, got ${targets.dtype}`);
+    throw invalidArgument(fn, `targets must be int32 class ids, got ${targets.dtype}`);
   }
   if (
     valid !== undefined &&
     (!(valid instanceof tf.Tensor) || valid.rank !== 2 || valid.shape[0] !== b || valid.shape[1] !== d)
   ) {
-    throw invalid(fn, `valid must be [${b}, ${d}], got [${valid?.shape}]`);
+    throw invalidArgument(fn, `valid must be [${b}, ${d}], got [${valid?.shape}]`);
   }
-  if (c < 1) throw invalid(fn, 'logits have no classes');
+  if (c < 1) throw invalidArgument(fn, 'logits have no classes');
   return [b, d, h * w, c];
 }
 
@@ -245,11 +241,13 @@ export function diceCELoss(
     cw !== undefined &&
     (!Array.isArray(cw) || cw.length !== dims[3] || !cw.every((w) => Number.isFinite(w) && w >= 0))
   ) {
-    throw invalid(fn, `ceClassWeights must be ${dims[3]} finite numbers >= 0`, { ceClassWeights: cw });
+    throw invalidArgument(fn, `ceClassWeights must be ${dims[3]} finite numbers >= 0`, {
+      ceClassWeights: cw,
+    });
   }
   const eps = options.ceLabelSmoothing ?? 0;
   if (!Number.isFinite(eps) || eps < 0 || eps >= 1)
-    throw invalid(fn, `ceLabelSmoothing must be in [0, 1), got ${eps}`);
+    throw invalidArgument(fn, `ceLabelSmoothing must be in [0, 1), got ${eps}`);
   if ((options.checkTargets ?? true) && !isSoftTargets(targets)) checkClassIds(fn, targets, dims[3]);
   return tf.tidy(() => {
     const { dice, ce } = segmentationTerms(logits, targets, dims, options, true);

@@ -4,7 +4,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { MrnError } from '../errors.js';
+import { invalidArgument } from '../errors.js';
 import { supConLoss, type SupConContrastMode, type SupConLabels, type SupConOptions } from './supcon.js';
 
 /**
@@ -41,13 +41,9 @@ export interface MultiRoiSupConOptions extends Omit<SupConOptions, 'mask' | 'con
   contrastMode?: SupConContrastMode;
 }
 
-function invalid(message: string, details?: Record<string, unknown>): MrnError {
-  return new MrnError('E_INVALID_ARGUMENT', `multiRoiSupConLoss: ${message}`, details ? { details } : {});
-}
-
 function checkWeight(name: string, w: unknown): void {
   if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) {
-    throw invalid(`${name} must be a finite number >= 0, got ${String(w)}`);
+    throw invalidArgument('multiRoiSupConLoss', `${name} must be a finite number >= 0, got ${String(w)}`);
   }
 }
 
@@ -69,28 +65,40 @@ export function multiRoiSupConLoss(
   options: MultiRoiSupConOptions = {},
 ): tf.Scalar {
   if (!(projections instanceof tf.Tensor) || projections.rank !== 3) {
-    throw invalid(`projections must be a [B, R, P] tensor, got shape [${projections?.shape}]`);
+    throw invalidArgument(
+      'multiRoiSupConLoss',
+      `projections must be a [B, R, P] tensor, got shape [${projections?.shape}]`,
+    );
   }
   const [b, r, p] = projections.shape;
   const mode = options.mode ?? 'per-roi';
   if (mode !== 'per-roi' && mode !== 'joint')
-    throw invalid(`mode must be 'per-roi' or 'joint', got '${String(mode)}'`);
+    throw invalidArgument('multiRoiSupConLoss', `mode must be 'per-roi' or 'joint', got '${String(mode)}'`);
   const patient = options.patientEmbedding;
   if (
     patient !== undefined &&
     (!(patient instanceof tf.Tensor) || patient.rank !== 2 || patient.shape[0] !== b)
   ) {
-    throw invalid(`patientEmbedding must be [${b}, E], got [${patient?.shape}]`);
+    throw invalidArgument(
+      'multiRoiSupConLoss',
+      `patientEmbedding must be [${b}, E], got [${patient?.shape}]`,
+    );
   }
   const { mode: _mode, weights, patientEmbedding: _p, patientWeight, contrastMode, ...supcon } = options;
   if (mode === 'joint') {
-    if (weights !== undefined) throw invalid("weights apply to mode 'per-roi' only");
-    if (patientWeight !== undefined) throw invalid("patientWeight applies to mode 'per-roi' only");
+    if (weights !== undefined)
+      throw invalidArgument('multiRoiSupConLoss', "weights apply to mode 'per-roi' only");
+    if (patientWeight !== undefined)
+      throw invalidArgument('multiRoiSupConLoss', "patientWeight applies to mode 'per-roi' only");
     if (patient !== undefined && patient.shape[1] !== p) {
-      throw invalid(`in mode 'joint' the patient embedding is one more view, so its width must be P = ${p}`, {
-        patientWidth: patient.shape[1],
-        projectionWidth: p,
-      });
+      throw invalidArgument(
+        'multiRoiSupConLoss',
+        `in mode 'joint' the patient embedding is one more view, so its width must be P = ${p}`,
+        {
+          patientWidth: patient.shape[1],
+          projectionWidth: p,
+        },
+      );
     }
     return tf.tidy(() => {
       const views =
@@ -98,10 +106,12 @@ export function multiRoiSupConLoss(
       return supConLoss(views, labels, { ...supcon, contrastMode: contrastMode ?? 'all' });
     });
   }
-  if (contrastMode !== undefined) throw invalid("contrastMode applies to mode 'joint' only");
+  if (contrastMode !== undefined)
+    throw invalidArgument('multiRoiSupConLoss', "contrastMode applies to mode 'joint' only");
   const roiWeights = weights ?? new Array<number>(r).fill(1);
   if (!Array.isArray(roiWeights) || roiWeights.length !== r) {
-    throw invalid(
+    throw invalidArgument(
+      'multiRoiSupConLoss',
       `weights must have one entry per ROI (${r}), got ${Array.isArray(roiWeights) ? roiWeights.length : typeof roiWeights}`,
     );
   }
@@ -109,7 +119,7 @@ export function multiRoiSupConLoss(
   const patientW = patient === undefined ? 0 : (patientWeight ?? 1);
   checkWeight('patientWeight', patientW);
   const totalWeight = roiWeights.reduce((s, w) => s + w, 0) + patientW;
-  if (totalWeight <= 0) throw invalid('the weights sum to 0');
+  if (totalWeight <= 0) throw invalidArgument('multiRoiSupConLoss', 'the weights sum to 0');
   return tf.tidy(() => {
     const terms: tf.Scalar[] = [];
     for (let i = 0; i < r; i++) {

@@ -4,7 +4,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { MrnError } from '../errors.js';
+import { invalidArgument, MrnError } from '../errors.js';
 import type { MrnBatch, MrnOutputs } from '../layers/types.js';
 import { segTargetsFor } from './block-targets.js';
 import { crossEntropyLoss } from './cross-entropy.js';
@@ -69,13 +69,9 @@ export interface MrnLossTerms {
   contrastive: tf.Scalar;
 }
 
-function invalid(message: string, details?: Record<string, unknown>): MrnError {
-  return new MrnError('E_INVALID_ARGUMENT', `mrnObjective: ${message}`, details ? { details } : {});
-}
-
 function checkLambda(name: string, value: number): void {
   if (!Number.isFinite(value) || value < 0)
-    throw invalid(`${name} must be a finite number >= 0, got ${value}`);
+    throw invalidArgument('mrnObjective', `${name} must be a finite number >= 0, got ${value}`);
 }
 
 /**
@@ -109,17 +105,18 @@ export function mrnObjective(
   weights: MrnObjectiveWeights = {},
 ): MrnLossTerms {
   const labels = batch.labels;
-  if (labels === undefined) throw invalid('the batch has no labels');
+  if (labels === undefined) throw invalidArgument('mrnObjective', 'the batch has no labels');
   const b = outputs.logits.shape[0];
   if (labels.rank !== 1 || labels.shape[0] !== b) {
-    throw invalid(`labels must be [${b}] (one per patient), got [${labels.shape}]`);
+    throw invalidArgument('mrnObjective', `labels must be [${b}] (one per patient), got [${labels.shape}]`);
   }
   const lambdaSeg = weights.lambdaSeg ?? 1;
   const lambdaCon = weights.lambdaCon ?? 0.1;
   checkLambda('lambdaSeg', lambdaSeg);
   checkLambda('lambdaCon', lambdaCon);
   const intLabels = labels.dtype === 'int32' ? labels : undefined;
-  if (intLabels === undefined) throw invalid(`labels must be int32, got ${labels.dtype}`);
+  if (intLabels === undefined)
+    throw invalidArgument('mrnObjective', `labels must be int32, got ${labels.dtype}`);
   const segOptions = weights.segmentation ?? {};
   const segRois = outputs.roiIds.filter(
     (id) => batch.rois[id]?.masks !== undefined && outputs.segLogits[id] !== undefined,

@@ -6,7 +6,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
-import { MrnError } from '../errors.js';
+import { invalidArgument } from '../errors.js';
 import { L2_NORMALIZE_EPSILON, l2Normalize } from './l2-normalize.js';
 
 /** Which feature vectors act as anchors (the reference's `contrast_mode`). */
@@ -48,13 +48,11 @@ export type SupConLabels = tf.Tensor1D | number[];
 
 const DEFAULT_TEMPERATURE = 0.07;
 
-function invalid(message: string, details?: Record<string, unknown>): MrnError {
-  return new MrnError('E_INVALID_ARGUMENT', message, details ? { details } : {});
-}
-
 function checkPositive(name: string, value: number): void {
   if (!Number.isFinite(value) || value <= 0) {
-    throw invalid(`supConLoss: ${name} must be a finite number > 0, got ${value}`, { [name]: value });
+    throw invalidArgument('supConLoss', `${name} must be a finite number > 0, got ${value}`, {
+      [name]: value,
+    });
   }
 }
 
@@ -64,33 +62,40 @@ function checkSupConArguments(
   labels: SupConLabels | null | undefined,
   options: SupConOptions,
 ): [number, number, number] {
-  if (!(features instanceof tf.Tensor)) throw invalid('supConLoss: features must be a tf.Tensor [B, V, E]');
+  if (!(features instanceof tf.Tensor))
+    throw invalidArgument('supConLoss', 'features must be a tf.Tensor [B, V, E]');
   if (features.rank < 3) {
-    throw invalid(`supConLoss: features must be [B, V, E] (rank 3 or more), got shape [${features.shape}]`, {
-      shape: features.shape,
-    });
+    throw invalidArgument(
+      'supConLoss',
+      `features must be [B, V, E] (rank 3 or more), got shape [${features.shape}]`,
+      {
+        shape: features.shape,
+      },
+    );
   }
   if (features.dtype !== 'float32') {
-    throw invalid(`supConLoss: features must be float32, got ${features.dtype}`, { dtype: features.dtype });
+    throw invalidArgument('supConLoss', `features must be float32, got ${features.dtype}`, {
+      dtype: features.dtype,
+    });
   }
   const [b, v] = features.shape;
   const e = features.shape.slice(2).reduce((p, q) => p * q, 1);
   if (b < 1 || v < 1 || e < 1) {
-    throw invalid(`supConLoss: features shape [${features.shape}] has an empty axis`, {
+    throw invalidArgument('supConLoss', `features shape [${features.shape}] has an empty axis`, {
       shape: features.shape,
     });
   }
   if (labels !== null && labels !== undefined) {
-    if (options.mask !== undefined) throw invalid('supConLoss: give labels or mask, not both');
+    if (options.mask !== undefined) throw invalidArgument('supConLoss', 'give labels or mask, not both');
     const n = Array.isArray(labels) ? labels.length : labels instanceof tf.Tensor ? labels.size : NaN;
     if (!Array.isArray(labels) && !(labels instanceof tf.Tensor && labels.rank === 1)) {
-      throw invalid('supConLoss: labels must be a [B] tf.Tensor1D or a number[]');
+      throw invalidArgument('supConLoss', 'labels must be a [B] tf.Tensor1D or a number[]');
     }
     if (n !== b) {
-      throw invalid(`supConLoss: ${n} labels for a batch of ${b}`, { labels: n, batch: b });
+      throw invalidArgument('supConLoss', `${n} labels for a batch of ${b}`, { labels: n, batch: b });
     }
     if (Array.isArray(labels) && !labels.every((l) => typeof l === 'number' && Number.isFinite(l))) {
-      throw invalid('supConLoss: labels must be finite numbers');
+      throw invalidArgument('supConLoss', 'labels must be finite numbers');
     }
   }
   const mask = options.mask;
@@ -99,7 +104,7 @@ function checkSupConArguments(
       ? [mask.length, ...(mask.every((r) => r.length === b) ? [b] : [-1])]
       : mask.shape;
     if (shape.length !== 2 || shape[0] !== b || shape[1] !== b) {
-      throw invalid(`supConLoss: mask must be [${b}, ${b}], got [${shape}]`, { shape });
+      throw invalidArgument('supConLoss', `mask must be [${b}, ${b}], got [${shape}]`, { shape });
     }
   }
   checkPositive('temperature', options.temperature ?? DEFAULT_TEMPERATURE);
@@ -107,7 +112,7 @@ function checkSupConArguments(
   checkPositive('normalizeEpsilon', options.normalizeEpsilon ?? L2_NORMALIZE_EPSILON);
   const mode = options.contrastMode ?? 'all';
   if (mode !== 'all' && mode !== 'one') {
-    throw invalid(`supConLoss: contrastMode must be 'all' or 'one', got '${String(mode)}'`);
+    throw invalidArgument('supConLoss', `contrastMode must be 'all' or 'one', got '${String(mode)}'`);
   }
   return [b, v, e];
 }

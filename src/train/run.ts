@@ -25,6 +25,7 @@ import { countSkipReasons, formatSkipReasons } from '../pdcad/problems.js';
 import { checkEnoughCases } from './enough-cases.js';
 import type { FeatureCacheOptions } from './feature-cache.js';
 import { MultiRoiNet, type MultiRoiNetConfig, roiSpecsFromDefinitions } from '../layers/multi-roi-net.js';
+import { auxBlockUpsample } from '../layers/mrn-presets.js';
 import { SliceEncoder } from '../layers/slice-encoder.js';
 import { rocSvg } from '../plots/roc-plot.js';
 import { trainingCurvesSvg } from '../plots/training-curves.js';
@@ -185,8 +186,7 @@ export async function crossValidate(
       cache: cacheOptions,
       progress: io.progress,
       // Block-resolution aux heads train against per-block class fractions, reduced once here.
-      segUpsample:
-        (config.model?.segResolution ?? 'block') === 'block' ? (config.model?.segUpsample ?? 4) : null,
+      segUpsample: auxBlockUpsample(config.model),
     });
     for (const f of extracted.failed) io.log?.(`skipped case ${f.caseId}: ${f.error.message}`);
     const usable = cases

@@ -89,7 +89,7 @@ describe('MultiRoiNet weights as safetensors', () => {
     const [first, second] = Object.keys(good);
     const missing = { ...good };
     delete missing[first!];
-    const extra = { ...good, 'branches/nope/x': { dtype: 'F32', shape: [1], data: new Float32Array(1) } };
+    const extra = { ...good, 'branches.nope.x': { dtype: 'F32', shape: [1], data: new Float32Array(1) } };
     const misShaped = { ...good, [first!]: { ...good[first!]!, shape: [good[first!]!.data.length, 1] } };
     const n = good[second!]!.data.length;
     const ints = {

@@ -59,11 +59,9 @@ describe('masks reduced once, when features are cached', () => {
 
     const model = new MultiRoiNet({
       rois: [{ id: 'r', numClasses: K, slices: D }],
+      preset: 'mrn-tiny',
       embedDim: 8,
-      heads: 2,
-      sfaDepth: 1,
       segHiddenDim: 4,
-      segUpsample: 2,
       sliceSize: S,
       projectionDim: 4,
       backboneDim: E,

@@ -42,13 +42,10 @@ function makeSource(cases: LabelledCase[], seed: number): FeatureSource {
 
 const modelConfig = {
   rois: ROIS.map((id) => ({ id, numClasses: 2, slices: D })),
+  preset: 'mrn-tiny' as const,
   embedDim: 8,
-  heads: 2,
-  sfaDepth: 1,
   segHiddenDim: 4,
-  segUpsample: 2,
   sliceSize: S,
-  projectionDim: 8,
   backboneDim: E,
   patchSize: 14,
   seed: 5,

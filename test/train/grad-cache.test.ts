@@ -27,13 +27,8 @@ const ROIS = [
 ];
 const CONFIG: MultiRoiNetConfig = {
   rois: ROIS,
-  embedDim: 16,
-  heads: 2,
-  sfaDepth: 1,
-  segHiddenDim: 8,
-  segUpsample: 2,
+  preset: 'mrn-tiny',
   sliceSize: S,
-  projectionDim: 8,
   backboneDim: E,
   patchSize: 14,
   seed: 7,
@@ -168,7 +163,7 @@ describe('micro-batches with exact gradients (gradient caching)', () => {
     const keyBias = Array.from({ length: 16 }, (_, j) => 16 + j).join(',');
     // Here: the key biases of the three attention blocks, one dead hidden unit of the projection
     // head, one entry of the FFA key kernel: under 1% of the elements.
-    for (const block of ['sfa.block0.qkv.bias', 'fusion.block0.qkv.bias']) {
+    for (const block of ['sfa.block0.attn.qkv.bias', 'fusion.block0.attn.qkv.bias']) {
       expect(noisy).toContain(`${block}[${keyBias}]`);
     }
     const excluded = noise.flat().filter(Boolean).length;

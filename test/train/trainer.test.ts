@@ -66,13 +66,8 @@ function makeSource(cases: LabelledCase[], variants: number, seed: number): Feat
 
 const modelConfig = {
   rois: ROIS.map((id) => ({ id, numClasses: 2, slices: D })),
-  embedDim: 16,
-  heads: 2,
-  sfaDepth: 1,
-  segHiddenDim: 8,
-  segUpsample: 2,
+  preset: 'mrn-tiny' as const,
   sliceSize: S,
-  projectionDim: 8,
   backboneDim: E,
   patchSize: 14,
   seed: 3,

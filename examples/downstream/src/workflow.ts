@@ -62,7 +62,7 @@ export async function trainLabModel(o: LabTrainOptions): Promise<LabTrainResult>
         preprocessing: { size: o.size ?? 28, rois: LAB_ROIS },
         variants: 1,
         valFraction: 0,
-        model: { embedDim: 16, heads: 2, sfaDepth: 1, segHiddenDim: 8, segUpsample: 2, projectionDim: 16 },
+        model: { preset: 'mrn-tiny', projectionDim: 16 },
         train: { epochs: o.epochs ?? 3, batchSize: 4, learningRate: 2e-3, seed },
         bootstrap: { iterations: 200, seed },
       },

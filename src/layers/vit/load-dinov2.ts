@@ -131,21 +131,21 @@ function dinov2WeightSources(c: VitConfig, naming: Dinov2Naming, prefix = ''): W
     convert,
   });
   const linear = (target: string, name: string, out: number, inp: number): WeightSource[] => [
-    one(`${target}/kernel`, `${name}.weight`, [out, inp], (x) => transpose2d(x[0], out, inp)),
-    one(`${target}/bias`, `${name}.bias`, [out]),
+    one(`${target}.kernel`, `${name}.weight`, [out, inp], (x) => transpose2d(x[0], out, inp)),
+    one(`${target}.bias`, `${name}.bias`, [out]),
   ];
   const norm = (target: string, name: string): WeightSource[] => [
-    one(`${target}/gamma`, `${name}.weight`, [e]),
-    one(`${target}/beta`, `${name}.bias`, [e]),
+    one(`${target}.gamma`, `${name}.weight`, [e]),
+    one(`${target}.beta`, `${name}.bias`, [e]),
   ];
   const list: WeightSource[] = [
     one(
-      'patch_embed/kernel',
+      'patch_embed.kernel',
       n('embeddings.patch_embeddings.projection.weight', 'patch_embed.proj.weight'),
       [e, 3, p, p],
       (x) => convToHwio(x[0], e, 3, p),
     ),
-    one('patch_embed/bias', n('embeddings.patch_embeddings.projection.bias', 'patch_embed.proj.bias'), [e]),
+    one('patch_embed.bias', n('embeddings.patch_embeddings.projection.bias', 'patch_embed.proj.bias'), [e]),
     one('cls_token', n('embeddings.cls_token', 'cls_token'), [1, 1, e]),
     one('pos_embed', n('embeddings.position_embeddings', 'pos_embed'), [1, 1 + c.posGridSize ** 2, e]),
   ];
@@ -158,37 +158,37 @@ function dinov2WeightSources(c: VitConfig, naming: Dinov2Naming, prefix = ''): W
   const [hfFc1, hfFc2] = c.ffn === 'swiglu' ? ['weights_in', 'weights_out'] : ['fc1', 'fc2'];
   const fc1Out = c.ffn === 'swiglu' ? 2 * h : h;
   for (let i = 0; i < c.depth; i++) {
-    const t = `blocks.${i}/`;
+    const t = `blocks.${i}.`;
     const b = hf ? `${prefix}encoder.layer.${i}.` : `blocks.${i}.`;
     list.push(...norm(`${t}norm1`, `${b}norm1`));
     if (hf) {
       const a = `${b}attention.attention.`;
       list.push(
         {
-          target: `${t}attn/qkv/kernel`,
+          target: `${t}attn.qkv.kernel`,
           sources: ['query', 'key', 'value'].map((q) => ({ name: `${a}${q}.weight`, shape: [e, e] })),
           convert: (x) => fuseQkv(x, e),
         },
         {
-          target: `${t}attn/qkv/bias`,
+          target: `${t}attn.qkv.bias`,
           sources: ['query', 'key', 'value'].map((q) => ({ name: `${a}${q}.bias`, shape: [e] })),
           convert: concat,
         },
-        ...linear(`${t}attn/proj`, `${b}attention.output.dense`, e, e),
-        one(`${t}ls1`, `${b}layer_scale1.lambda1`, [e]),
-        one(`${t}ls2`, `${b}layer_scale2.lambda1`, [e]),
+        ...linear(`${t}attn.proj`, `${b}attention.output.dense`, e, e),
+        one(`${t}ls1.gamma`, `${b}layer_scale1.lambda1`, [e]),
+        one(`${t}ls2.gamma`, `${b}layer_scale2.lambda1`, [e]),
       );
     } else {
       list.push(
-        ...linear(`${t}attn/qkv`, `${b}attn.qkv`, 3 * e, e),
-        ...linear(`${t}attn/proj`, `${b}attn.proj`, e, e),
-        one(`${t}ls1`, `${b}ls1.gamma`, [e]),
-        one(`${t}ls2`, `${b}ls2.gamma`, [e]),
+        ...linear(`${t}attn.qkv`, `${b}attn.qkv`, 3 * e, e),
+        ...linear(`${t}attn.proj`, `${b}attn.proj`, e, e),
+        one(`${t}ls1.gamma`, `${b}ls1.gamma`, [e]),
+        one(`${t}ls2.gamma`, `${b}ls2.gamma`, [e]),
       );
     }
     list.push(...norm(`${t}norm2`, `${b}norm2`));
-    list.push(...linear(`${t}mlp/${fc1}`, `${b}mlp.${hf ? hfFc1 : fc1}`, fc1Out, e));
-    list.push(...linear(`${t}mlp/${fc2}`, `${b}mlp.${hf ? hfFc2 : fc2}`, e, h));
+    list.push(...linear(`${t}mlp.${fc1}`, `${b}mlp.${hf ? hfFc1 : fc1}`, fc1Out, e));
+    list.push(...linear(`${t}mlp.${fc2}`, `${b}mlp.${hf ? hfFc2 : fc2}`, e, h));
   }
   list.push(...norm('norm', n('layernorm', 'norm')));
   return list;
@@ -304,41 +304,15 @@ export async function loadDinov2(
   source: Dinov2Source,
   options: LoadDinov2Options = {},
 ): Promise<VisionTransformer> {
-  let config: VitConfig;
-  let weights: string | Uint8Array | Record<string, Dinov2WeightTensor>;
-  let file: string | undefined;
-  if (typeof source === 'string') {
-    let isDir = false;
-    try {
-      isDir = (await stat(source)).isDirectory();
-    } catch (cause) {
-      throw new MrnError('E_FILE_NOT_FOUND', 'DINOv2 checkpoint not found', { file: source, cause });
-    }
-    const dir = isDir ? source : path.dirname(source);
-    weights = isDir ? path.join(source, 'model.safetensors') : source;
-    const configFile = path.join(dir, 'config.json');
-    config = resolveConfig(await readConfigJson(configFile), configFile);
-  } else {
-    config = resolveConfig(source.config);
-    weights = source.weights;
-  }
+  const { config, weights } = await resolveDinov2Source(source);
   // refuse a model the wasm heap cannot hold before reading anything big
   assertVitFitsBackend(config, tf.getBackend());
 
   // 1. names and shapes, from the header only
-  const present = new Map<string, { shape: readonly number[]; dtype?: string }>();
-  let inMemory: Record<string, Dinov2WeightTensor> | undefined;
-  if (typeof weights === 'string') {
-    file = weights;
-    const header = await readSafetensorsHeader(weights);
-    for (const e of header.entries) present.set(e.name, { shape: e.shape, dtype: e.dtype });
-  } else {
-    inMemory = weights instanceof Uint8Array ? decodeSafetensors(weights, { name: '<bytes>' }) : weights;
-    for (const [name, t] of Object.entries(inMemory)) present.set(name, { shape: t.shape, dtype: t.dtype });
-  }
-  const { naming, prefix } = detectDinov2Naming([...present.keys()]);
+  const index = await indexTensors(weights);
+  const { naming, prefix } = detectDinov2Naming([...index.present.keys()]);
   const sources = dinov2WeightSources(config, naming, prefix);
-  checkDinov2Tensors(sources, present, { file, allowUnexpected: options.allowUnexpected });
+  checkDinov2Tensors(sources, index.present, { file: index.file, allowUnexpected: options.allowUnexpected });
 
   // 2. the model, zero-initialised, then each weight written as soon as its tensors are read
   const vit = new VisionTransformer({
@@ -348,6 +322,66 @@ export async function loadDinov2(
     name: options.name,
   });
   vit.ensureBuilt();
+  try {
+    await assignDinov2Weights(vit, sources, index);
+  } catch (error) {
+    vit.dispose();
+    throw error;
+  }
+  return vit;
+}
+
+/** The config and weights a {@link Dinov2Source} names (a folder or file: its `config.json` read). */
+async function resolveDinov2Source(
+  source: Dinov2Source,
+): Promise<{ config: VitConfig; weights: string | Uint8Array | Record<string, Dinov2WeightTensor> }> {
+  if (typeof source !== 'string') return { config: resolveConfig(source.config), weights: source.weights };
+  let isDir = false;
+  try {
+    isDir = (await stat(source)).isDirectory();
+  } catch (cause) {
+    throw new MrnError('E_FILE_NOT_FOUND', 'DINOv2 checkpoint not found', { file: source, cause });
+  }
+  const dir = isDir ? source : path.dirname(source);
+  const configFile = path.join(dir, 'config.json');
+  return {
+    config: resolveConfig(await readConfigJson(configFile), configFile),
+    weights: isDir ? path.join(source, 'model.safetensors') : source,
+  };
+}
+
+/** The tensors of a checkpoint by name (shape, dtype): a file's header only, or tensors in memory. */
+interface TensorIndex {
+  present: Map<string, { shape: readonly number[]; dtype?: string }>;
+  /** The safetensors file, when the weights are one (streamed later). */
+  file?: string;
+  /** The tensors, when they are in memory. */
+  inMemory?: Record<string, Dinov2WeightTensor>;
+}
+
+async function indexTensors(
+  weights: string | Uint8Array | Record<string, Dinov2WeightTensor>,
+): Promise<TensorIndex> {
+  const present = new Map<string, { shape: readonly number[]; dtype?: string }>();
+  if (typeof weights === 'string') {
+    const header = await readSafetensorsHeader(weights);
+    for (const e of header.entries) present.set(e.name, { shape: e.shape, dtype: e.dtype });
+    return { present, file: weights };
+  }
+  const inMemory = weights instanceof Uint8Array ? decodeSafetensors(weights, { name: '<bytes>' }) : weights;
+  for (const [name, t] of Object.entries(inMemory)) present.set(name, { shape: t.shape, dtype: t.dtype });
+  return { present, inMemory };
+}
+
+/**
+ * Writes every weight of `vit` from the checkpoint's tensors, each as soon as all its source tensors
+ * are read (files are streamed tensor by tensor).
+ */
+async function assignDinov2Weights(
+  vit: VisionTransformer,
+  sources: WeightSource[],
+  index: TensorIndex,
+): Promise<void> {
   const bySource = new Map<string, WeightSource>();
   for (const s of sources) for (const src of s.sources) bySource.set(src.name, s);
   const pending = new Map<string, Map<string, Float32Array>>();
@@ -363,22 +397,16 @@ export async function loadDinov2(
     pending.delete(s.target);
     vit.assignWeight(s.target, s.convert(s.sources.map((src) => parts.get(src.name)!)));
   };
-  try {
-    if (inMemory) {
-      for (const [name, t] of Object.entries(inMemory)) take(name, t.data);
-    } else {
-      for await (const t of iterateSafetensors(file!, { names: [...bySource.keys()] })) take(t.name, t.data);
-    }
-  } catch (error) {
-    vit.dispose();
-    throw error;
+  if (index.inMemory) {
+    for (const [name, t] of Object.entries(index.inMemory)) take(name, t.data);
+  } else {
+    for await (const t of iterateSafetensors(index.file!, { names: [...bySource.keys()] }))
+      take(t.name, t.data);
   }
   if (pending.size > 0) {
-    vit.dispose();
     throw new MrnError(
       'E_INTERNAL',
       `DINOv2 loader left weights unassigned: ${[...pending.keys()].join(', ')}`,
     );
   }
-  return vit;
 }

@@ -2,8 +2,8 @@
  * DINOv2 as a tfjs layer, numerically the official `DinoVisionTransformer` (eval mode): patch
  * embedding (done as a matmul over extracted patches, so its gradient exists on every backend), CLS
  * token, learned position embeddings resized bicubically to the input's patch grid, optional register
- * tokens, pre-norm blocks with qkv bias, LayerScale, exact erf GELU (or SwiGLU) and LayerNorm eps 1e-6,
- * then a final LayerNorm.
+ * tokens, then the pre-norm {@link TransformerBlock}s of `blocks.ts` (the same blocks the MRN heads use)
+ * with qkv bias, LayerScale, exact erf GELU (or SwiGLU) and LayerNorm eps 1e-6, then a final LayerNorm.
  *
  * Frozen by default. {@link VisionTransformer.setTrainableBlocks} unfreezes the last k blocks (and the
  * final norm) for partial tuning, or everything.
@@ -13,6 +13,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { Initializer } from '@tensorflow/tfjs-layers/dist/initializers.js';
 import type { LayerVariable } from '@tensorflow/tfjs-layers/dist/variables.js';
 import { MrnError } from '../../errors.js';
+import { LayerNormBlock, scopedParams, TransformerBlock } from '../blocks.js';
+import type { ParamFactory } from '../mrn-layer.js';
+import { canonicalVitWeightName } from '../weight-names.js';
 import { cubicAntialiasTaps, cubicTaps, tapsToMatrix, type AxisTaps } from './bicubic.js';
 import { interpolatePositionEmbedding } from './position-embedding.js';
 import {
@@ -69,38 +72,43 @@ export interface VitIntermediate {
   patch: tf.Tensor3D;
 }
 
-/** The shape of every weight mrn's DINOv2 holds, by mrn's weight name, in creation order. */
+/**
+ * The shape of every weight mrn's DINOv2 holds, by mrn's weight name, in creation order. Names follow
+ * timm's `vision_transformer.py` with `.` between parts (`blocks.0.attn.qkv.kernel`, `blocks.0.ls1.gamma`;
+ * see docs/model.md); checkpoints written with the older `/` names load through
+ * {@link canonicalVitWeightName}.
+ */
 export function vitWeightShapes(c: VitConfig): Array<[string, number[]]> {
   const e = c.embedDim;
   const h = ffnHiddenSize(c);
   const out: Array<[string, number[]]> = [
-    ['patch_embed/kernel', [c.patchSize, c.patchSize, 3, e]],
-    ['patch_embed/bias', [e]],
+    ['patch_embed.kernel', [c.patchSize, c.patchSize, 3, e]],
+    ['patch_embed.bias', [e]],
     ['cls_token', [1, 1, e]],
     ['pos_embed', [1, 1 + c.posGridSize ** 2, e]],
   ];
   if (c.numRegisters > 0) out.push(['register_tokens', [1, c.numRegisters, e]]);
   for (let i = 0; i < c.depth; i++) {
-    const b = `blocks.${i}/`;
+    const b = `blocks.${i}.`;
     const [fc1, fc2] = c.ffn === 'swiglu' ? ['w12', 'w3'] : ['fc1', 'fc2'];
     out.push(
-      [`${b}norm1/gamma`, [e]],
-      [`${b}norm1/beta`, [e]],
-      [`${b}attn/qkv/kernel`, [e, 3 * e]],
-      [`${b}attn/qkv/bias`, [3 * e]],
-      [`${b}attn/proj/kernel`, [e, e]],
-      [`${b}attn/proj/bias`, [e]],
-      [`${b}ls1`, [e]],
-      [`${b}norm2/gamma`, [e]],
-      [`${b}norm2/beta`, [e]],
-      [`${b}mlp/${fc1}/kernel`, [e, c.ffn === 'swiglu' ? 2 * h : h]],
-      [`${b}mlp/${fc1}/bias`, [c.ffn === 'swiglu' ? 2 * h : h]],
-      [`${b}mlp/${fc2}/kernel`, [h, e]],
-      [`${b}mlp/${fc2}/bias`, [e]],
-      [`${b}ls2`, [e]],
+      [`${b}norm1.gamma`, [e]],
+      [`${b}norm1.beta`, [e]],
+      [`${b}attn.qkv.kernel`, [e, 3 * e]],
+      [`${b}attn.qkv.bias`, [3 * e]],
+      [`${b}attn.proj.kernel`, [e, e]],
+      [`${b}attn.proj.bias`, [e]],
+      [`${b}ls1.gamma`, [e]],
+      [`${b}norm2.gamma`, [e]],
+      [`${b}norm2.beta`, [e]],
+      [`${b}mlp.${fc1}.kernel`, [e, c.ffn === 'swiglu' ? 2 * h : h]],
+      [`${b}mlp.${fc1}.bias`, [c.ffn === 'swiglu' ? 2 * h : h]],
+      [`${b}mlp.${fc2}.kernel`, [h, e]],
+      [`${b}mlp.${fc2}.bias`, [e]],
+      [`${b}ls2.gamma`, [e]],
     );
   }
-  out.push(['norm/gamma', [e]], ['norm/beta', [e]]);
+  out.push(['norm.gamma', [e]], ['norm.beta', [e]]);
   return out;
 }
 
@@ -112,7 +120,7 @@ export function vitWeightShapes(c: VitConfig): Array<[string, number[]]> {
 const ZERO_SEED_STANDIN = 0x7fffffff;
 
 function initializerFor(name: string, mode: 'random' | 'zeros', seed: number): Initializer {
-  if (/(gamma|ls[12])$/.test(name)) return tf.initializers.ones();
+  if (/gamma$/.test(name)) return tf.initializers.ones();
   if (mode === 'zeros' || /(bias|beta)$/.test(name)) return tf.initializers.zeros();
   return tf.initializers.truncatedNormal({ stddev: 0.02, seed: seed === 0 ? ZERO_SEED_STANDIN : seed });
 }
@@ -142,6 +150,8 @@ export class VisionTransformer extends tf.layers.Layer {
   private readonly seed: number;
   private readonly vars = new Map<string, LayerVariable>();
   private readonly posCache = new Map<string, tf.Tensor2D>();
+  private blocks: TransformerBlock[] = [];
+  private norm: LayerNormBlock | null = null;
 
   constructor(args: VisionTransformerArgs = {}) {
     const { preset, trainableBlocks, weightInit, seed, name, ...fields } = args;
@@ -192,11 +202,29 @@ export class VisionTransformer extends tf.layers.Layer {
   }
 
   override build(_inputShape: tf.Shape | tf.Shape[]): void {
-    let k = 0;
-    for (const [name, shape] of vitWeightShapes(this.vitConfig)) {
-      const init = initializerFor(name, this.weightInit, this.seed + k++);
-      this.vars.set(name, this.addWeight(name, shape, 'float32', init, undefined, true));
-    }
+    const c = this.vitConfig;
+    const shapes = vitWeightShapes(c);
+    const index = new Map(shapes.map(([name], k) => [name, k]));
+    // Each weight's initial value depends on its name and its index in vitWeightShapes (its seed), not
+    // on the order the blocks create them in, so random ViTs keep their weights across refactors.
+    const param: ParamFactory = (name, shape) => {
+      const init = initializerFor(name, this.weightInit, this.seed + index.get(name)!);
+      const v = this.addWeight(name, shape, 'float32', init, undefined, true);
+      this.vars.set(name, v);
+      return v;
+    };
+    for (const [name, shape] of shapes.slice(0, c.numRegisters > 0 ? 5 : 4)) param(name, shape, 'zeros');
+    const options = {
+      hiddenDim: ffnHiddenSize(c),
+      layerNormEps: c.layerNormEps,
+      layerScale: true,
+      ffn: c.ffn,
+    };
+    this.blocks = Array.from(
+      { length: c.depth },
+      (_, i) => new TransformerBlock(scopedParams(param, `blocks.${i}`), c.embedDim, c.numHeads, 0, options),
+    );
+    this.norm = new LayerNormBlock(scopedParams(param, 'norm'), c.embedDim, c.layerNormEps);
     this.built = true;
     this.applyTrainability();
   }
@@ -233,7 +261,7 @@ export class VisionTransformer extends tf.layers.Layer {
     this.ensureBuilt();
     return tf.tidy(() => {
       const { x } = this.runBlocks(pixels, 0);
-      return { ...this.splitTokens(this.layerNorm(x, 'norm')), prenorm: x } as unknown as tf.TensorContainer;
+      return { ...this.splitTokens(this.norm!.apply(x)), prenorm: x } as unknown as tf.TensorContainer;
     }) as unknown as VitFeatures;
   }
 
@@ -251,7 +279,7 @@ export class VisionTransformer extends tf.layers.Layer {
     this.ensureBuilt();
     return tf.tidy(() => {
       const { outs } = this.runBlocks(pixels, n);
-      return outs.map((o) => this.splitTokens(this.layerNorm(o, 'norm'))) as unknown as tf.TensorContainer;
+      return outs.map((o) => this.splitTokens(this.norm!.apply(o))) as unknown as tf.TensorContainer;
     }) as unknown as VitIntermediate[];
   }
 
@@ -266,10 +294,10 @@ export class VisionTransformer extends tf.layers.Layer {
     if (this.built) this.applyTrainability();
   }
 
-  /** The weight with mrn's name `name` (see {@link vitWeightShapes}). */
+  /** The weight with mrn's name `name` (see {@link vitWeightShapes}; older `/` names are accepted). */
   weightByName(name: string): LayerVariable {
     this.ensureBuilt();
-    const v = this.vars.get(name);
+    const v = this.vars.get(canonicalVitWeightName(name));
     if (!v) throw new MrnError('E_WEIGHTS', `vision transformer has no weight '${name}'`);
     return v;
   }
@@ -286,7 +314,7 @@ export class VisionTransformer extends tf.layers.Layer {
     tf.tidy(() => {
       v.write(tf.tensor(values, v.shape as number[], 'float32'));
     });
-    if (name === 'pos_embed') this.clearPositionCache();
+    if (canonicalVitWeightName(name) === 'pos_embed') this.clearPositionCache();
   }
 
   override setWeights(weights: tf.Tensor[]): void {
@@ -326,27 +354,14 @@ export class VisionTransformer extends tf.layers.Layer {
     this.trainable = k !== 0;
     const first = k === 'all' ? 0 : this.depth - k;
     for (const [name, v] of this.vars) {
-      const block = /^blocks\.(\d+)\//.exec(name);
-      v.trainable = k === 'all' || (k > 0 && (block ? Number(block[1]) >= first : name.startsWith('norm/')));
+      const block = /^blocks\.(\d+)\./.exec(name);
+      v.trainable = k === 'all' || (k > 0 && (block ? Number(block[1]) >= first : name.startsWith('norm.')));
     }
     this.clearPositionCache();
   }
 
   private read(name: string): tf.Tensor {
     return this.vars.get(name)!.read();
-  }
-
-  private layerNorm(x: tf.Tensor, prefix: string): tf.Tensor {
-    const { mean, variance } = tf.moments(x, -1, true);
-    const y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.vitConfig.layerNormEps)));
-    return tf.add(tf.mul(y, this.read(`${prefix}/gamma`)), this.read(`${prefix}/beta`));
-  }
-
-  private dense(x2d: tf.Tensor, prefix: string): tf.Tensor2D {
-    return tf.add(
-      tf.matMul(x2d as tf.Tensor2D, this.read(`${prefix}/kernel`) as tf.Tensor2D),
-      this.read(`${prefix}/bias`),
-    ) as tf.Tensor2D;
   }
 
   private patchGrid(pixels: tf.Tensor4D): [number, number] {
@@ -375,8 +390,8 @@ export class VisionTransformer extends tf.layers.Layer {
       b * gh * gw,
       p * p * 3,
     ]);
-    const kernel = tf.reshape(this.read('patch_embed/kernel'), [p * p * 3, this.embedDim]);
-    const x = tf.add(tf.matMul(patches, kernel), this.read('patch_embed/bias'));
+    const kernel = tf.reshape(this.read('patch_embed.kernel'), [p * p * 3, this.embedDim]);
+    const x = tf.add(tf.matMul(patches, kernel), this.read('patch_embed.bias'));
     return tf.reshape(x, [b, gh * gw, this.embedDim]) as tf.Tensor3D;
   }
 
@@ -435,49 +450,10 @@ export class VisionTransformer extends tf.layers.Layer {
     }
     const outs: tf.Tensor3D[] = [];
     for (let i = 0; i < this.depth; i++) {
-      x = this.block(x, i);
+      x = this.blocks[i]!.apply(x);
       if (i >= this.depth - collect) outs.push(x);
     }
     return { x, outs };
-  }
-
-  private block(x: tf.Tensor3D, i: number): tf.Tensor3D {
-    const p = `blocks.${i}/`;
-    const [b, t, e] = x.shape;
-    const heads = this.vitConfig.numHeads;
-    const hd = e / heads;
-    const h1 = tf.reshape(this.layerNorm(x, `${p}norm1`), [b * t, e]);
-    const qkv = this.dense(h1, `${p}attn/qkv`);
-    const split = (k: number) =>
-      tf.reshape(
-        tf.transpose(tf.reshape(tf.slice(qkv, [0, k * e], [b * t, e]), [b, t, heads, hd]), [0, 2, 1, 3]),
-        [b * heads, t, hd],
-      ) as tf.Tensor3D;
-    const q = tf.mul(split(0), hd ** -0.5) as tf.Tensor3D;
-    const attn = tf.softmax(tf.matMul(q, split(1), false, true)) as tf.Tensor3D;
-    const ctx = tf.reshape(
-      tf.transpose(tf.reshape(tf.matMul(attn, split(2)), [b, heads, t, hd]), [0, 2, 1, 3]),
-      [b * t, e],
-    );
-    const a = tf.reshape(this.dense(ctx, `${p}attn/proj`), [b, t, e]);
-    x = tf.add(x, tf.mul(a, this.read(`${p}ls1`))) as tf.Tensor3D;
-    const h2 = tf.reshape(this.layerNorm(x, `${p}norm2`), [b * t, e]) as tf.Tensor2D;
-    const m = tf.reshape(this.feedForward(h2, p), [b, t, e]);
-    return tf.add(x, tf.mul(m, this.read(`${p}ls2`))) as tf.Tensor3D;
-  }
-
-  private feedForward(h: tf.Tensor2D, p: string): tf.Tensor2D {
-    if (this.vitConfig.ffn === 'swiglu') {
-      const x12 = this.dense(h, `${p}mlp/w12`);
-      const hidden = x12.shape[1] / 2;
-      const x1 = tf.slice(x12, [0, 0], [-1, hidden]);
-      const x2 = tf.slice(x12, [0, hidden], [-1, hidden]);
-      return this.dense(tf.mul(tf.mul(x1, tf.sigmoid(x1)), x2), `${p}mlp/w3`);
-    }
-    const u = this.dense(h, `${p}mlp/fc1`);
-    // exact GELU: 0.5 x (1 + erf(x / sqrt 2)), as torch.nn.GELU()
-    const g = tf.mul(tf.mul(u, 0.5), tf.add(tf.erf(tf.mul(u, Math.SQRT1_2)), 1));
-    return this.dense(g, `${p}mlp/fc2`);
   }
 
   private splitTokens(xn: tf.Tensor): VitIntermediate {

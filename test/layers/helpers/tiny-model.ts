@@ -11,17 +11,8 @@ export const TINY_ROIS: RoiSpec[] = [
   { id: 'roi-b', numClasses: 3, slices: 3 },
 ];
 
-export const TINY_CONFIG: MultiRoiNetConfig = {
-  rois: TINY_ROIS,
-  embedDim: 16,
-  heads: 2,
-  sfaDepth: 1,
-  sliceSize: 28,
-  projectionDim: 8,
-  segHiddenDim: 8,
-  segUpsample: 2,
-  seed: 3,
-};
+/** The `'mrn-tiny'` preset on {@link TINY_ROIS} and 28 x 28 slices. */
+export const TINY_CONFIG: MultiRoiNetConfig = { preset: 'mrn-tiny', rois: TINY_ROIS, sliceSize: 28, seed: 3 };
 
 /** Deterministic `[B, D, S, S, 1]` slices in [0, 1]; for label 1 a bright square sits in the middle. */
 export function syntheticSlices(labels: number[], d: number, s: number, seed: number): tf.Tensor5D {
