@@ -1,0 +1,130 @@
+/**
+ * mrn for the browser: the `browser` condition of the package's `exports`, built to one ESM bundle
+ * (`dist/browser.js`) that imports no Node built-in. The same names as the Node entry where they make
+ * sense; files come in as bytes (`ArrayBuffer`, `File`/`Blob`, `fetch` responses, see
+ * {@link readBytes}) instead of paths. Functions that need a file system (reading a case folder,
+ * training runs, checkpoints on disk) are not exported here; the few Node-only functions that modules
+ * exported here reach (e.g. `fileSystemIO`, reading a NIfTI by path) throw an `E_NODE_ONLY`
+ * {@link MrnError} naming themselves. docs/browser.md lists them.
+ *
+ * @packageDocumentation
+ */
+
+// Basics: version, errors, seeded randomness, backend selection (webgpu, wasm, cpu)
+export * from './version.js';
+export * from './errors.js';
+export * from './rng.js';
+export * from './browser/select-backend.js';
+export * from './browser/read-bytes.js';
+export * from './browser/load-model.js';
+export * from './webgpu/optimize.js';
+export * from './webgpu/add-n.js';
+
+// Volumes and medical image I/O (decode/encode from bytes; readNifti/readSafetensors take bytes here)
+export * from './data/volume.js';
+export {
+  decodeNifti,
+  encodeNifti,
+  readNifti,
+  type DecodeNiftiOptions,
+  type ReadNiftiOptions,
+} from './data/nifti.js';
+export type { NiftiWriteDatatype, WriteNiftiOptions } from './data/nifti.js';
+export * from './data/orient.js';
+export * from './data/resample.js';
+export * from './data/intensity.js';
+export * from './data/nifti-header.js';
+export { applyAffine, identityAffine, invertAffine, multiplyAffines } from './data/affine.js';
+export {
+  parseSafetensorsHeader,
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafetensorsDtype,
+  type SafetensorsData,
+  type SafetensorsTensor,
+  type SafetensorsEntry,
+  type SafetensorsHeader,
+  type ReadSafetensorsOptions,
+  type SafetensorsWriteTensor,
+} from './data/safetensors.js';
+
+// Data: ROI definitions, cropping, slices, normalisation, augmentation, folds
+export * from './data/folds.js';
+export * from './data/rois.js';
+export * from './data/roi.js';
+export * from './data/slices.js';
+export * from './data/normalize-roi.js';
+export * from './data/augment/index.js';
+
+// Synthetic cases (in memory) and the classical baseline
+export {
+  generateSyntheticCase,
+  generateSyntheticMasks,
+  encodeSyntheticCase,
+  syntheticCaseId,
+  syntheticCaseLabel,
+  type SyntheticCohortOptions,
+  type SyntheticCase,
+  type SyntheticCaseTruth,
+  type SyntheticMasks,
+} from './data/synth/cohort.js';
+export * from './baselines/roi-features.js';
+export * from './baselines/logistic-regression.js';
+export * from './baselines/cross-validate.js';
+
+// Layers: DINOv2, slice encoder, RES branch, fusion head, MultiRoiNet
+export * from './layers/types.js';
+export * from './layers/vit/bicubic.js';
+export * from './layers/vit/position-embedding.js';
+export * from './layers/vit/vit-config.js';
+export * from './layers/vit/vision-transformer.js';
+export {
+  type MrnLayerArgs,
+  type WeightInit,
+  type ParamFactory,
+  type NamedWeight,
+  MrnLayer,
+} from './layers/mrn-layer.js';
+export {
+  gelu,
+  LAYER_NORM_EPS,
+  DenseBlock,
+  LayerNormBlock,
+  layerNorm,
+  setFastBlockGradients,
+  MlpBlock,
+  TransformerBlock,
+  type PooledTokens,
+  AttentionPoolBlock,
+} from './layers/blocks.js';
+export * from './layers/slice-encoder.js';
+export * from './layers/aux-seg-head.js';
+export * from './layers/roi-branch.js';
+export * from './layers/patient-fusion-head.js';
+export * from './layers/multi-roi-net.js';
+export * from './layers/float16.js';
+export { encodeMultiRoiNetSafetensors, MULTI_ROI_NET_SAFETENSORS_FORMAT } from './io/model-safetensors.js';
+
+// Losses
+export * from './losses/l2-normalize.js';
+export * from './losses/supcon.js';
+export * from './losses/multi-roi-supcon.js';
+export * from './losses/cross-entropy.js';
+export * from './losses/block-targets.js';
+export * from './losses/dice.js';
+export * from './losses/objective.js';
+
+// Training steps, evaluation from features, metrics and plots
+export * from './train/grad-accumulation.js';
+export * from './train/metrics.js';
+export * from './train/aux-dice.js';
+export * from './train/schedule.js';
+export * from './train/balanced-sampler.js';
+export * from './train/early-stopping.js';
+export * from './train/train-step.js';
+export * from './train/feature-batch.js';
+export * from './train/evaluate.js';
+export { linePanel, svgDocument, type LinePanelOptions, type Series } from './plots/svg.js';
+export { encodePngRgb } from './plots/png.js';
+export * from './plots/training-curves.js';
+export * from './plots/roc-plot.js';
