@@ -7,7 +7,8 @@
  *   where mrn needs the function itself (`zlib` gunzip through fflate, `os.endianness`).
  * - mrn modules that are Node-only as a whole resolve to their stand-in in src/browser/ (table below).
  *
- * A built-in without a stand-in fails the build, naming the file that imports it: a new Node import
+ * Built-ins that dependencies import (guarded, never run in a browser) resolve to an empty module.
+ * A built-in without a stand-in in mrn's own code fails the build, naming the file that imports it: a new Node import
  * in code the browser entry reaches must be decided on, not shipped.
  */
 
@@ -32,6 +33,11 @@ export function browserSubstitutes(): Plugin {
     name: 'mrn-browser-substitutes',
     setup(build) {
       build.onResolve({ filter: BUILTIN }, (args) => {
+        // Dependencies (tfjs's Node platform, the threaded wasm glue) guard their Node-only requires
+        // themselves and never run them in a browser (tests bundling tfjs into a page meet them).
+        if (args.importer.includes(`${path.sep}node_modules${path.sep}`)) {
+          return { path: args.path, namespace: 'mrn-unused-builtin' };
+        }
         const name = args.path.replace(/^node:/, '').replace('/', '-');
         const standIn = path.join(root, 'src/browser/node', `${name}.ts`);
         if (!existsSync(standIn)) {
@@ -45,6 +51,10 @@ export function browserSubstitutes(): Plugin {
         }
         return { path: standIn };
       });
+      build.onLoad({ filter: /.*/, namespace: 'mrn-unused-builtin' }, () => ({
+        contents: 'module.exports = {};',
+        loader: 'js',
+      }));
       build.onResolve({ filter: /^\.\.?\// }, (args) => {
         const target = path
           .relative(root, path.resolve(args.resolveDir, args.path))

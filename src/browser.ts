@@ -78,6 +78,8 @@ export * from './layers/vit/bicubic.js';
 export * from './layers/vit/position-embedding.js';
 export * from './layers/vit/vit-config.js';
 export * from './layers/vit/vision-transformer.js';
+// From bytes or tensors in memory ({ config, weights }); a path needs Node.
+export { loadDinov2, type Dinov2Source, type Dinov2WeightTensor, type LoadDinov2Options } from './layers/vit/load-dinov2.js';
 export {
   type MrnLayerArgs,
   type WeightInit,
@@ -116,6 +118,7 @@ export * from './losses/objective.js';
 
 // Training steps, evaluation from features, metrics and plots
 export * from './train/grad-accumulation.js';
+export * from './train/grad-cache.js';
 export * from './train/metrics.js';
 export * from './train/aux-dice.js';
 export * from './train/schedule.js';

@@ -76,8 +76,12 @@ async function tryWasm(options: BrowserSelectBackendOptions, notes: string[]): P
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   if (options.wasmPaths) wasm.setWasmPaths(options.wasmPaths);
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
-  if (isolated) wasm.setThreadsCount(options.threads ?? hardwareThreads());
-  else
+  if (isolated) {
+    wasm.setThreadsCount(options.threads ?? hardwareThreads());
+    notes.push(
+      "wasm: threaded build (the page is cross-origin isolated); tfjs sizes XNNPACK's pool to half the logical cores",
+    );
+  } else
     notes.push(
       'wasm runs 1 thread: the page is not cross-origin isolated (serve it with COOP/COEP headers for threads)',
     );

@@ -2,9 +2,9 @@
  * An `AddN` kernel for the tfjs webgpu backend that is correct for any number of inputs.
  *
  * Stock `@tensorflow/tfjs-backend-webgpu` 4.22 returns zeros from `AddN` with more than 7 inputs
- * (found by test/browser: one shader binds every input, past the adapter's storage-buffer limit).
- * tfjs's gradient of a tensor used many times sums its gradients with `AddN`, so a MultiRoiNet step
- * got wrong gradients. This kernel adds at most {@link WEBGPU_ADD_N_GROUP} inputs per stock call, in
+ * (test/browser: 8, 16 and 33 fresh inputs on SwiftShader; its one shader binds every input, and the
+ * WebGPU minimum of storage buffers per shader stage is 8). tfjs sums the gradients of a tensor used
+ * many times with `AddN`, so a backward pass can meet it. This kernel adds at most {@link WEBGPU_ADD_N_GROUP} inputs per stock call, in
  * a tree, and frees the partial sums.
  *
  * Registered through tfjs's public kernel registry and undone by {@link unregisterWebgpuAddN}.
