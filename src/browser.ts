@@ -38,6 +38,7 @@ export { applyAffine, identityAffine, invertAffine, multiplyAffines } from './da
 export {
   parseSafetensorsHeader,
   decodeSafetensors,
+  readSafetensors,
   encodeSafetensors,
   type SafetensorsDtype,
   type SafetensorsData,
@@ -55,8 +56,41 @@ export * from './data/roi.js';
 export * from './data/slices.js';
 export * from './data/normalize-roi.js';
 export * from './data/augment/index.js';
+// PDCAD conventions (reading case folders, preprocessCase and the ROI cache need Node)
+export {
+  PDCAD_FILE_ROLES,
+  PDCAD_QSM_SN_TO_NM,
+  parsePdcadLabels,
+  resolvePreprocessOptions,
+  type PdcadFileRole,
+  type PdcadLabelProblem,
+  type PreprocessOptions,
+} from './data/pdcad.js';
 
-// Synthetic cases (in memory) and the classical baseline
+// Synthetic cases (in memory; makeSyntheticCohort writes folders, Node only) and the classical baseline
+export {
+  synthGrid,
+  sampleAnatomy,
+  gridVoxelToWorld,
+  placeAnatomy,
+  CHALLENGE_INPLANE_MM,
+  CHALLENGE_SLICE_MM,
+  CHALLENGE_SHAPE,
+  QSM_NUCLEUS_NAMES,
+  type NucleusName,
+  MEAN_NUCLEUS_VOLUMES_CM3,
+  type SynthGrid,
+  type SynthFov,
+  type NucleusPlacement,
+  type SubjectAnatomy,
+  type AnatomyVariation,
+  DEFAULT_ANATOMY_VARIATION,
+  type PlacedShape,
+  type PlacedAnatomy,
+} from './data/synth/anatomy.js';
+export * from './data/synth/templates.js';
+export * from './data/synth/disease.js';
+export * from './data/synth/contrast.js';
 export {
   generateSyntheticCase,
   generateSyntheticMasks,
@@ -74,12 +108,37 @@ export * from './baselines/cross-validate.js';
 
 // Layers: DINOv2, slice encoder, RES branch, fusion head, MultiRoiNet
 export * from './layers/types.js';
-export * from './layers/vit/bicubic.js';
-export * from './layers/vit/position-embedding.js';
-export * from './layers/vit/vit-config.js';
-export * from './layers/vit/vision-transformer.js';
-// From bytes or tensors in memory ({ config, weights }); a path needs Node.
-export { loadDinov2, type Dinov2Source, type Dinov2WeightTensor, type LoadDinov2Options } from './layers/vit/load-dinov2.js';
+export {
+  cubicAntialiasTaps,
+  resizeBicubic,
+  type AxisTaps,
+  type BicubicResize,
+  interpolatePositionEmbedding,
+  type PositionInterpolation,
+  isHfDinov2Config,
+  vitConfigFromHf,
+  validateVitConfig,
+  ffnHiddenSize,
+  vitParameterCount,
+  assertVitFitsBackend,
+  type VitConfig,
+  type VitPresetName,
+  VIT_PRESETS,
+  type HfDinov2Config,
+  WASM_HEAP_RESERVE_BYTES,
+  vitWeightShapes,
+  IMAGENET_NORMALIZATION,
+  type TrainableBlocks,
+  type VisionTransformerArgs,
+  type VitFeatures,
+  type VitIntermediate,
+  VisionTransformer,
+  // From bytes or tensors in memory ({ config, weights }); a path needs Node.
+  loadDinov2,
+  type Dinov2WeightTensor,
+  type Dinov2Source,
+  type LoadDinov2Options,
+} from './layers/vit/index.js';
 export {
   type MrnLayerArgs,
   type WeightInit,
@@ -105,7 +164,11 @@ export * from './layers/roi-branch.js';
 export * from './layers/patient-fusion-head.js';
 export * from './layers/multi-roi-net.js';
 export * from './layers/float16.js';
-export { encodeMultiRoiNetSafetensors, MULTI_ROI_NET_SAFETENSORS_FORMAT } from './io/model-safetensors.js';
+export {
+  encodeMultiRoiNetSafetensors,
+  loadMultiRoiNetSafetensors,
+  MULTI_ROI_NET_SAFETENSORS_FORMAT,
+} from './io/model-safetensors.js';
 
 // Losses
 export * from './losses/l2-normalize.js';
@@ -128,6 +191,7 @@ export * from './train/train-step.js';
 export * from './train/feature-batch.js';
 export * from './train/evaluate.js';
 export { linePanel, svgDocument, type LinePanelOptions, type Series } from './plots/svg.js';
-export { encodePngRgb } from './plots/png.js';
+export { encodePngRgb, pngDataUri } from './plots/png.js';
 export * from './plots/training-curves.js';
 export * from './plots/roc-plot.js';
+export * from './plots/case-explanation.js';
