@@ -15,6 +15,8 @@ import {
   objectiveGradients,
   PatientFusionHead,
   readBytes,
+  readNifti,
+  readSafetensors,
   RoiBranch,
   selectBackend,
   SliceEncoder,
@@ -34,6 +36,28 @@ const TOL = 1e-4;
 function assert(cond: boolean, message: string): void {
   if (!cond) throw new Error(message);
 }
+
+check('Node-only functions throw E_NODE_ONLY naming themselves', async () => {
+  const seen: string[] = [];
+  const calls: (() => Promise<unknown>)[] = [
+    () => readNifti('case/QSM.nii.gz'),
+    () => readSafetensors('model.safetensors'),
+    () => loadDinov2('weights/dinov2-small'),
+    () => MultiRoiNet.prototype.save.call({} as MultiRoiNet, 'run/model'),
+  ];
+  for (const call of calls) {
+    const error = await Promise.resolve()
+      .then(call)
+      .then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message: string },
+      );
+    assert(error?.code === 'E_NODE_ONLY', `expected E_NODE_ONLY, got ${error?.code}: ${error?.message}`);
+    seen.push(error!.message.split(' ')[0]!);
+  }
+  assert(seen.join() === 'fs.readFile,fs.readFile,fs.stat,fileSystemIO', `named ${seen}`);
+  return seen.join(', ');
+});
 
 check('selectBackend() picks webgpu on the SwiftShader adapter', async () => {
   const report = await selectBackend();
