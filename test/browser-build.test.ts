@@ -14,6 +14,7 @@ import { endianness } from '../src/browser/node/os.js';
 import { gunzipSync } from '../src/browser/node/zlib.js';
 import { readBytes } from '../src/browser/read-bytes.js';
 import { MultiRoiNet } from '../src/layers/multi-roi-net.js';
+import { pngDataUri } from '../src/plots/png.js';
 import { expectMrnError, expectMrnRejection } from './helpers/errors.js';
 import { disposeBatch, TINY_CONFIG, tinyImageBatch } from './layers/helpers/tiny-model.js';
 import { TinyVit } from './layers/helpers/tiny-vit.js';
@@ -94,6 +95,20 @@ describe('browser stand-ins', () => {
     }
     expect((caught as { code?: string }).code).toBe('Z_BUF_ERROR');
     expect(endianness()).toBe(os.endianness());
+  });
+});
+
+describe('pngDataUri without Buffer (a browser)', () => {
+  it('gives the same data URI through btoa', () => {
+    const rgb = Uint8Array.from({ length: 3 * 300 * 200 }, (_, i) => (i * 31) % 256);
+    const withBuffer = pngDataUri(rgb, 300, 200);
+    const saved = globalThis.Buffer;
+    try {
+      (globalThis as { Buffer?: unknown }).Buffer = undefined;
+      expect(pngDataUri(rgb, 300, 200)).toBe(withBuffer);
+    } finally {
+      globalThis.Buffer = saved;
+    }
   });
 });
 
