@@ -13,6 +13,7 @@ export interface PageTiming {
   backend: string;
   ms: number[];
   probPd: number;
+  threads: number;
   notes: string[];
 }
 
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
     const report = await selectBackend({ backend: backend as 'wasm' | 'webgpu', wasmPaths: '/wasm/' });
     console.log(`[bench] ${tf.getBackend()}: ${report.notes.join('; ')}`);
     const t = await timePredictions(rois, data, runs);
-    results.push({ backend, ...t, notes: report.notes });
+    results.push({ backend, ...t, threads: report.threads, notes: report.notes });
     console.log(
       `[bench] ${backend}: ${t.ms.map((m) => m.toFixed(0)).join(', ')} ms, P(PD) ${t.probPd.toFixed(6)}`,
     );

@@ -109,7 +109,7 @@ async function main(): Promise<void> {
   const [pageWasm] = await inPage(rois, data, 'wasm', RUNS);
   const [pageGpu] = await inPage(rois, data, 'webgpu', WEBGPU_RUNS);
   const rows = [
-    { engine: 'Node, wasm (1 thread, SIMD)', t: node },
+    { engine: 'Node, wasm (stock: 1 thread, SIMD)', t: node },
     {
       engine: `Chromium page, wasm (${pageWasm!.notes.some((n) => n.includes('threaded')) ? 'threaded build' : '1 thread'}, SIMD)`,
       t: pageWasm!,
