@@ -108,37 +108,23 @@ export * from './baselines/cross-validate.js';
 
 // Layers: DINOv2, slice encoder, RES branch, fusion head, MultiRoiNet
 export * from './layers/types.js';
+// (Not layers/vit/index.js: it re-exports OnnxVitEncoder, whose onnxruntime-node is native.)
 export {
   cubicAntialiasTaps,
   resizeBicubic,
   type AxisTaps,
   type BicubicResize,
-  interpolatePositionEmbedding,
-  type PositionInterpolation,
-  isHfDinov2Config,
-  vitConfigFromHf,
-  validateVitConfig,
-  ffnHiddenSize,
-  vitParameterCount,
-  assertVitFitsBackend,
-  type VitConfig,
-  type VitPresetName,
-  VIT_PRESETS,
-  type HfDinov2Config,
-  WASM_HEAP_RESERVE_BYTES,
-  vitWeightShapes,
-  IMAGENET_NORMALIZATION,
-  type TrainableBlocks,
-  type VisionTransformerArgs,
-  type VitFeatures,
-  type VitIntermediate,
-  VisionTransformer,
-  // From bytes or tensors in memory ({ config, weights }); a path needs Node.
+} from './layers/vit/bicubic.js';
+export { interpolatePositionEmbedding, type PositionInterpolation } from './layers/vit/position-embedding.js';
+export * from './layers/vit/vit-config.js';
+export * from './layers/vit/vision-transformer.js';
+// From bytes or tensors in memory ({ config, weights }); a path needs Node.
+export {
   loadDinov2,
   type Dinov2WeightTensor,
   type Dinov2Source,
   type LoadDinov2Options,
-} from './layers/vit/index.js';
+} from './layers/vit/load-dinov2.js';
 export {
   type MrnLayerArgs,
   type WeightInit,
