@@ -53,7 +53,7 @@ export interface SelectBackendOptions {
   /**
    * Force one backend; fails with `E_BACKEND` if it cannot load. Default: the `MRN_BACKEND`
    * environment variable if set, else automatic (tfjs-node-gpu, tfjs-node, wasm, cpu). `webgpu` is
-   * only tried when forced: it needs the optional peers `webgpu` and `@tensorflow/tfjs-backend-webgpu`
+   * only tried when forced: it needs the optional peer `webgpu` (Dawn; `@tensorflow/tfjs-backend-webgpu` is a dependency)
    * and a GPU adapter.
    */
   backend?: BackendName;
@@ -129,7 +129,7 @@ async function tryCandidate(
   const needed = backend === 'webgpu' ? NODE_WEBGPU_PACKAGES : backend === 'cpu' ? [] : [pkg];
   const missing = needed.filter((p) => !isPackageInstalled(p));
   if (missing.length > 0) {
-    const reason = `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed${backend === 'webgpu' ? ' (optional peers for WebGPU in Node: npm install webgpu @tensorflow/tfjs-backend-webgpu)' : ''}`;
+    const reason = `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed${backend === 'webgpu' ? ' (the optional peer for WebGPU in Node: npm install webgpu)' : ''}`;
     return { ok: false, skip: { ...candidate, status: 'not-installed', reason } };
   }
   try {

@@ -1,6 +1,6 @@
 /**
  * WebGPU in Node: the `webgpu` npm package (Dawn's Node binding, an optional peer) provides
- * `navigator.gpu`; tfjs's webgpu backend (`@tensorflow/tfjs-backend-webgpu`, an optional peer) then
+ * `navigator.gpu`; tfjs's webgpu backend (`@tensorflow/tfjs-backend-webgpu`, a dependency) then
  * runs on the machine's GPU. Used by `selectBackend({ backend: 'webgpu' })`.
  */
 
