@@ -19,7 +19,8 @@ export default defineConfig({
           name: 'main',
           include: ['test/**/*.test.ts'],
           // The SIGKILL crash test starts seven training processes: its own CI step (npm run test:crash).
-          exclude: [THREADS_TEST, 'test/crash/**'],
+          // test/browser/ is the Chromium suite of `npm run test:browser`, not vitest files.
+          exclude: [THREADS_TEST, 'test/crash/**', 'test/browser/**'],
           sequence: { groupOrder: 0 },
         },
       },

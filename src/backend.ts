@@ -8,9 +8,11 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { MrnError } from './errors.js';
 import { initWasmBackendOptimized, type OptimizeWasmReport } from './wasm/optimize.js';
+import { installNodeWebgpu, NODE_WEBGPU_PACKAGES } from './webgpu/node-webgpu.js';
+import { optimizeWebgpuBackend } from './webgpu/optimize.js';
 
-/** The tfjs backend names mrn can select. */
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+/** The tfjs backend names mrn can select (`webgpu`: only when forced in Node; first in a browser). */
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgpu';
 
 /** One candidate {@link selectBackend} considered, in order. */
 export interface BackendCandidate {
@@ -50,7 +52,9 @@ export interface BackendReport {
 export interface SelectBackendOptions {
   /**
    * Force one backend; fails with `E_BACKEND` if it cannot load. Default: the `MRN_BACKEND`
-   * environment variable if set, else automatic (tfjs-node-gpu, tfjs-node, wasm, cpu).
+   * environment variable if set, else automatic (tfjs-node-gpu, tfjs-node, wasm, cpu). `webgpu` is
+   * only tried when forced: it needs the optional peer `webgpu` (Dawn; `@tensorflow/tfjs-backend-webgpu` is a dependency)
+   * and a GPU adapter.
    */
   backend?: BackendName;
   /**
@@ -82,6 +86,12 @@ export const BACKEND_CANDIDATES: readonly BackendCandidate[] = [
   { backend: 'cpu', pkg: '@tensorflow/tfjs' },
 ];
 
+/** The Node webgpu candidate, tried only when forced (see {@link SelectBackendOptions.backend}). */
+export const WEBGPU_CANDIDATE: BackendCandidate = {
+  backend: 'webgpu',
+  pkg: '@tensorflow/tfjs-backend-webgpu',
+};
+
 const requireFromHere = createRequire(import.meta.url);
 
 /** True when `pkg` can be resolved from mrn's location (i.e. it is installed). */
@@ -96,10 +106,14 @@ export function isPackageInstalled(pkg: string): boolean {
 
 function parseForced(value: string | undefined): BackendName | undefined {
   if (value === undefined || value === '') return undefined;
-  if (value === 'wasm' || value === 'cpu' || value === 'tensorflow') return value;
-  throw new MrnError('E_BACKEND', `MRN_BACKEND must be one of wasm, cpu, tensorflow; got '${value}'`, {
-    details: { value },
-  });
+  if (value === 'wasm' || value === 'cpu' || value === 'tensorflow' || value === 'webgpu') return value;
+  throw new MrnError(
+    'E_BACKEND',
+    `MRN_BACKEND must be one of wasm, cpu, tensorflow, webgpu; got '${value}'`,
+    {
+      details: { value },
+    },
+  );
 }
 
 async function tryCandidate(
@@ -112,11 +126,18 @@ async function tryCandidate(
 > {
   const { backend, pkg } = candidate;
   let wasmOptimization: OptimizeWasmReport | undefined;
-  if (backend !== 'cpu' && !isPackageInstalled(pkg)) {
-    return { ok: false, skip: { ...candidate, status: 'not-installed', reason: `${pkg} is not installed` } };
+  const needed = backend === 'webgpu' ? NODE_WEBGPU_PACKAGES : backend === 'cpu' ? [] : [pkg];
+  const missing = needed.filter((p) => !isPackageInstalled(p));
+  if (missing.length > 0) {
+    const reason = `${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed${backend === 'webgpu' ? ' (the optional peer for WebGPU in Node: npm install webgpu)' : ''}`;
+    return { ok: false, skip: { ...candidate, status: 'not-installed', reason } };
   }
   try {
-    if (backend === 'tensorflow') {
+    if (backend === 'webgpu') {
+      notes.push(`webgpu adapter: ${await installNodeWebgpu()}`);
+      await import('@tensorflow/tfjs-backend-webgpu');
+      optimizeWebgpuBackend();
+    } else if (backend === 'tensorflow') {
       // Loading tfjs-node registers the 'tensorflow' backend with the tfjs instance it resolves; it
       // must be the same instance as ours, which the peer dependency ensures.
       await import(pkg);
@@ -181,7 +202,8 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const log = options.log ?? (() => {});
   const skipped: SkippedBackend[] = [];
   const notes: string[] = [];
-  for (const candidate of BACKEND_CANDIDATES) {
+  const candidates = forced === 'webgpu' ? [WEBGPU_CANDIDATE, ...BACKEND_CANDIDATES] : BACKEND_CANDIDATES;
+  for (const candidate of candidates) {
     if (forced && candidate.backend !== forced) {
       skipped.push({ ...candidate, status: 'not-requested', reason: `backend forced to '${forced}'` });
       continue;

@@ -56,6 +56,8 @@ export const MRN_ERROR_CODES = {
   E_CHECKPOINT: 6,
   /** A tfjs backend was requested but cannot be loaded. */
   E_BACKEND: 7,
+  /** A Node-only function (file paths, processes) was called in mrn's browser build. */
+  E_NODE_ONLY: 7,
   /** Not enough memory (e.g. the wasm backend's 4 GiB heap) for the requested work. */
   E_MEMORY: 7,
   /** Some cases of a batch job (predict, preprocess) failed; the others succeeded. */

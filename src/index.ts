@@ -11,6 +11,11 @@ export * from './version.js';
 export * from './errors.js';
 export * from './rng.js';
 export * from './backend.js';
+// WebGPU kernel fixes (selectBackend({ backend: 'webgpu' }) applies them) and bytes from File/fetch
+export * from './webgpu/optimize.js';
+export * from './webgpu/add-n.js';
+export * from './browser/read-bytes.js';
+export * from './browser/load-model.js';
 
 // Volumes and medical image I/O
 export * from './preprocess/volume.js';

@@ -45,7 +45,7 @@ describe('selectBackend', () => {
   });
 
   it('rejects an unknown MRN_BACKEND value', async () => {
-    process.env.MRN_BACKEND = 'webgpu';
+    process.env.MRN_BACKEND = 'opengl';
     await expect(selectBackend()).rejects.toThrow(/MRN_BACKEND must be one of/);
   });
 

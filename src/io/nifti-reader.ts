@@ -61,6 +61,7 @@ export async function readNifti(
     try {
       bytes = await readFile(source);
     } catch (e) {
+      if (e instanceof MrnError) throw e; // E_NODE_ONLY from the browser build's fs stand-in
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT')
         throw new MrnError('E_FILE_NOT_FOUND', 'NIfTI file not found', { file: name, cause: e });

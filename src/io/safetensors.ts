@@ -351,6 +351,7 @@ export async function readSafetensors(
 }
 
 function fileError(file: string, cause: unknown): MrnError {
+  if (cause instanceof MrnError) return cause; // E_NODE_ONLY from the browser build's fs stand-in
   const code = (cause as NodeJS.ErrnoException)?.code;
   if (code === 'ENOENT')
     return new MrnError('E_FILE_NOT_FOUND', 'safetensors file not found', { file, cause });

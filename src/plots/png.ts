@@ -73,7 +73,11 @@ export function encodePngRgb(rgb: Uint8Array, width: number, height: number): Ui
   return out;
 }
 
-/** A `data:image/png;base64,...` URI of an RGB image. */
+/** A `data:image/png;base64,...` URI of an RGB image (Node's `Buffer`, else `btoa` in a browser). */
 export function pngDataUri(rgb: Uint8Array, width: number, height: number): string {
-  return `data:image/png;base64,${Buffer.from(encodePngRgb(rgb, width, height)).toString('base64')}`;
+  const png = encodePngRgb(rgb, width, height);
+  if (typeof Buffer !== 'undefined') return `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
+  let binary = '';
+  for (let i = 0; i < png.length; i += 0x8000) binary += String.fromCharCode(...png.subarray(i, i + 0x8000));
+  return `data:image/png;base64,${btoa(binary)}`;
 }

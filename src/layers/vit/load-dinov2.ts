@@ -340,6 +340,7 @@ async function resolveDinov2Source(
   try {
     isDir = (await stat(source)).isDirectory();
   } catch (cause) {
+    if (cause instanceof MrnError) throw cause; // E_NODE_ONLY from the browser build's fs stand-in
     throw new MrnError('E_FILE_NOT_FOUND', 'DINOv2 checkpoint not found', { file: source, cause });
   }
   const dir = isDir ? source : path.dirname(source);
