@@ -4,7 +4,7 @@ import { MrnError } from '../errors.js';
 import { PRETRAINED_WEIGHTS_NOTE } from '../train/backbone.js';
 import { checkEnoughCases } from '../train/enough-cases.js';
 import { assertRunFolderFree } from '../train/run-lock.js';
-import { crossValidate, type MrnRunConfig } from '../train/run.js';
+import { trainMrn, type MrnRunConfig } from '../train/run.js';
 import { selectCliBackend } from './cli-model.js';
 import type { CliCommand } from './command.js';
 import { intOption, parseCommandArgs, requireOptions } from './command.js';
@@ -142,7 +142,7 @@ checkpoint in OUT belongs to other settings or is damaged, 7 backend.`,
         },
       },
     );
-    const result = await crossValidate(labelled, folds, config, { outDir, log: (l) => io.err(l) });
+    const result = await trainMrn(labelled, folds, config, { outDir, log: (l) => io.err(l) });
     for (const f of result.failed) io.err(`skipped ${f.caseId}: ${f.error.message}`);
     const r = result.report;
     if (r) {

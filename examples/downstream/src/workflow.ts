@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import {
-  crossValidate,
+  trainMrn,
   loadMrn,
   loadPdcadCases,
   type MrnCasePrediction,
@@ -55,7 +55,7 @@ export async function trainLabModel(o: LabTrainOptions): Promise<LabTrainResult>
   // Train on the reloaded copy: the same object a later process will load.
   const backbone = await loadLabBackbone(backboneDir);
   try {
-    const run = await crossValidate(
+    const run = await trainMrn(
       cases,
       o.folds ?? 2,
       {
