@@ -4,13 +4,7 @@
  */
 
 import path from 'node:path';
-import {
-  trainMrn,
-  loadMrn,
-  loadPdcadCases,
-  type MrnCasePrediction,
-  type CrossValidationReport,
-} from 'mrn';
+import { trainMrn, loadMrn, loadPdcadCases, type MrnCasePrediction, type CrossValidationReport } from 'mrn';
 import { buildLabBackbone, loadLabBackbone, saveLabBackbone } from './backbone.js';
 import { LAB_ROIS } from './thalamus-roi.js';
 
