@@ -32,7 +32,7 @@ import path from 'node:path';
 import { crossValidateBaseline } from '../src/baselines/cross-validate.js';
 import { loadBaselineSamples } from '../src/baselines/load-baseline-samples.js';
 import {
-  crossValidate,
+  trainMrn,
   formatMetric,
   loadPdcadCases,
   PRETRAINED_WEIGHTS_NOTE,
@@ -75,7 +75,7 @@ const baseline = crossValidateBaseline(samples, { folds, seed });
 
 console.log(`[3/3] MRN (${folds}-fold CV) ...`);
 const cohort = await loadPdcadCases(data, { labels: cohortSummary.labelsCsv });
-const run = await crossValidate(
+const run = await trainMrn(
   cohort.cases,
   folds,
   {

@@ -196,6 +196,7 @@ export {
   type CrossValidationConfig,
   type FoldResult,
   type CrossValidationReport,
+  type CrossValidationIO,
 } from './train/cross-validate.js';
 export * from './train/run.js';
 export * from './train/enough-cases.js';

@@ -82,45 +82,13 @@ function stateFromSeed(seed: number): RngState['s'] {
  * ```
  */
 export function createRng(seed: number | RngState): Rng {
-  let s: RngState['s'];
-  let spare: number | null = null;
-  let forks = 0;
-  let forkBase: number;
-  if (typeof seed === 'number') {
-    if (!Number.isInteger(seed) || !Number.isSafeInteger(seed)) {
-      throw new MrnError('E_INVALID_ARGUMENT', `createRng: seed must be a safe integer, got ${seed}`);
-    }
-    s = stateFromSeed(seed);
-    forkBase = (s[0] ^ Math.imul(s[1], 0x9e3779b9) ^ Math.imul(s[2], 0x85ebca6b) ^ s[3]) >>> 0;
-  } else {
-    if (!seed || !Array.isArray(seed.s) || seed.s.length !== 4 || seed.s.some((w) => !Number.isInteger(w))) {
-      throw new MrnError(
-        'E_INVALID_ARGUMENT',
-        'createRng: state must be an RngState ({ s: [4 x uint32], ... })',
-      );
-    }
-    s = [seed.s[0] >>> 0, seed.s[1] >>> 0, seed.s[2] >>> 0, seed.s[3] >>> 0];
-    spare = seed.spareNormal ?? null;
-    forks = seed.forks ?? 0;
-    forkBase = (seed.forkBase ?? s[0] ^ s[3]) >>> 0;
-  }
+  const initial = initialState(seed);
+  const s = initial.s;
+  let spare = initial.spareNormal;
+  let forks = initial.forks;
   // The fork base is fixed at seeding, so fork n does not depend on draws made from the parent.
-
-  const nextUint32 = (): number => {
-    const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
-    const t = (s[1] << 9) >>> 0;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 11);
-    s[0] >>>= 0;
-    s[1] >>>= 0;
-    s[2] >>>= 0;
-    s[3] >>>= 0;
-    return result;
-  };
+  const forkBase = initial.forkBase;
+  const nextUint32 = xoshiro128ss(s);
   const next = (): number => nextUint32() / 4294967296;
 
   const rng: Rng = {
@@ -164,6 +132,50 @@ export function createRng(seed: number | RngState): Rng {
     state: () => ({ s: [s[0], s[1], s[2], s[3]], spareNormal: spare, forks, forkBase }),
   };
   return rng;
+}
+
+/** The state to start from: expanded from an integer seed, or a validated copy of a saved state. */
+function initialState(seed: number | RngState): RngState {
+  if (typeof seed === 'number') {
+    if (!Number.isInteger(seed) || !Number.isSafeInteger(seed)) {
+      throw new MrnError('E_INVALID_ARGUMENT', `createRng: seed must be a safe integer, got ${seed}`);
+    }
+    const s = stateFromSeed(seed);
+    const forkBase = (s[0] ^ Math.imul(s[1], 0x9e3779b9) ^ Math.imul(s[2], 0x85ebca6b) ^ s[3]) >>> 0;
+    return { s, spareNormal: null, forks: 0, forkBase };
+  }
+  if (!seed || !Array.isArray(seed.s) || seed.s.length !== 4 || seed.s.some((w) => !Number.isInteger(w))) {
+    throw new MrnError(
+      'E_INVALID_ARGUMENT',
+      'createRng: state must be an RngState ({ s: [4 x uint32], ... })',
+    );
+  }
+  const s: RngState['s'] = [seed.s[0] >>> 0, seed.s[1] >>> 0, seed.s[2] >>> 0, seed.s[3] >>> 0];
+  return {
+    s,
+    spareNormal: seed.spareNormal ?? null,
+    forks: seed.forks ?? 0,
+    forkBase: (seed.forkBase ?? s[0] ^ s[3]) >>> 0,
+  };
+}
+
+/** The xoshiro128** step on state `s` (updated in place): each call returns the next uint32. */
+function xoshiro128ss(s: RngState['s']): () => number {
+  return (): number => {
+    const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
+    const t = (s[1] << 9) >>> 0;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    s[0] >>>= 0;
+    s[1] >>>= 0;
+    s[2] >>>= 0;
+    s[3] >>>= 0;
+    return result;
+  };
 }
 
 function rotl(x: number, k: number): number {

@@ -102,6 +102,11 @@ export function extractBaselineFeatures(
   return features;
 }
 
+/**
+ * Voxel count and NM contrast of one SN side: the mean NM signal inside the label over the median of
+ * an in-plane reference ring around it (`ringInner` to `ringOuter` voxels out, unlabelled voxels
+ * only), minus 1.
+ */
 function snMeasures(
   { nm, qsmMask, nmMask }: BaselineCaseVolumes,
   label: number,
@@ -109,35 +114,12 @@ function snMeasures(
 ): { voxels: number; contrast: number } {
   const inner = options.ringInner ?? 3;
   const outer = options.ringOuter ?? 7;
-  const [nx, ny, nz] = nmMask.shape;
+  const [nx, ny] = nmMask.shape;
   const mask = nmMask.data.data;
   const img = nm.data.data;
   const labels = qsmMask.data.data;
-  let i0 = nx,
-    i1 = -1,
-    j0 = ny,
-    j1 = -1,
-    k0 = nz,
-    k1 = -1;
-  let voxels = 0;
-  let sum = 0;
-  for (let k = 0; k < nz; k++) {
-    for (let j = 0; j < ny; j++) {
-      const row = (k * ny + j) * nx;
-      for (let i = 0; i < nx; i++) {
-        if (mask[row + i] !== label) continue;
-        voxels++;
-        sum += img[row + i]!;
-        if (i < i0) i0 = i;
-        if (i > i1) i1 = i;
-        if (j < j0) j0 = j;
-        if (j > j1) j1 = j;
-        if (k < k0) k0 = k;
-        if (k > k1) k1 = k;
-      }
-    }
-  }
-  if (voxels === 0) {
+  const found = labelExtent(nmMask, img, label);
+  if (found.voxels === 0) {
     throw new MrnError(
       'E_LABEL_MISSING',
       `baseline features: NM mask has no voxel of label ${label} (SN_${label === 1 ? 'R' : 'L'})`,
@@ -148,54 +130,23 @@ function snMeasures(
       },
     );
   }
+  const { voxels, sum, k0, k1 } = found;
   // In-plane ring by repeated 4-neighbour dilation inside the box widened by `outer`.
-  const bi0 = Math.max(0, i0 - outer);
-  const bi1 = Math.min(nx - 1, i1 + outer);
-  const bj0 = Math.max(0, j0 - outer);
-  const bj1 = Math.min(ny - 1, j1 + outer);
-  const w = bi1 - bi0 + 1;
-  const h = bj1 - bj0 + 1;
+  const box: PlaneBox = {
+    i0: Math.max(0, found.i0 - outer),
+    i1: Math.min(nx - 1, found.i1 + outer),
+    j0: Math.max(0, found.j0 - outer),
+    j1: Math.min(ny - 1, found.j1 + outer),
+  };
+  const w = box.i1 - box.i0 + 1;
   const ring: number[] = [];
-  let dist = new Int16Array(w * h);
   for (let k = k0; k <= k1; k++) {
-    dist = new Int16Array(w * h).fill(-1);
-    let frontier: number[] = [];
-    for (let j = bj0; j <= bj1; j++) {
-      for (let i = bi0; i <= bi1; i++) {
-        if (mask[(k * ny + j) * nx + i] === label) {
-          const b = (j - bj0) * w + (i - bi0);
-          dist[b] = 0;
-          frontier.push(b);
-        }
-      }
-    }
-    for (let step = 1; step <= outer && frontier.length > 0; step++) {
-      const next: number[] = [];
-      for (const b of frontier) {
-        const bi = b % w;
-        const bj = (b - bi) / w;
-        for (const [di, dj] of [
-          [1, 0],
-          [-1, 0],
-          [0, 1],
-          [0, -1],
-        ] as const) {
-          const ni = bi + di;
-          const nj = bj + dj;
-          if (ni < 0 || nj < 0 || ni >= w || nj >= h) continue;
-          const nb = nj * w + ni;
-          if (dist[nb] !== -1) continue;
-          dist[nb] = step;
-          next.push(nb);
-        }
-      }
-      frontier = next;
-    }
-    for (let b = 0; b < w * h; b++) {
+    const dist = dilationDistances(nmMask, label, k, box, outer);
+    for (let b = 0; b < dist.length; b++) {
       if (dist[b]! < inner) continue;
       const bi = b % w;
       const bj = (b - bi) / w;
-      const v = (k * ny + (bj + bj0)) * nx + (bi + bi0);
+      const v = (k * ny + (bj + box.j0)) * nx + (bi + box.i0);
       if (mask[v] === 0 && labels[v] === 0) ring.push(img[v]!);
     }
   }
@@ -212,4 +163,91 @@ function snMeasures(
   ring.sort((a, b) => a - b);
   const ref = ring[Math.floor(ring.length / 2)]!;
   return { voxels, contrast: ref !== 0 ? sum / voxels / ref - 1 : 0 };
+}
+
+/** An in-plane box of voxel indices, bounds inclusive. */
+interface PlaneBox {
+  i0: number;
+  i1: number;
+  j0: number;
+  j1: number;
+}
+
+/** Voxels of `label` in `mask`, the sum of `img` over them, and their bounding box (inclusive). */
+function labelExtent(
+  mask: Volume,
+  img: ArrayLike<number>,
+  label: number,
+): PlaneBox & { voxels: number; sum: number; k0: number; k1: number } {
+  const [nx, ny, nz] = mask.shape;
+  const m = mask.data.data;
+  const r = { voxels: 0, sum: 0, i0: nx, i1: -1, j0: ny, j1: -1, k0: nz, k1: -1 };
+  for (let k = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      const row = (k * ny + j) * nx;
+      for (let i = 0; i < nx; i++) {
+        if (m[row + i] !== label) continue;
+        r.voxels++;
+        r.sum += img[row + i]!;
+        if (i < r.i0) r.i0 = i;
+        if (i > r.i1) r.i1 = i;
+        if (j < r.j0) r.j0 = j;
+        if (j > r.j1) r.j1 = j;
+        if (k < r.k0) r.k0 = k;
+        if (k > r.k1) r.k1 = k;
+      }
+    }
+  }
+  return r;
+}
+
+/**
+ * In slice `k`, each voxel's 4-neighbour distance (in steps, up to `maxSteps`) from `label` within
+ * `box`, row-major over the box; -1 beyond `maxSteps`.
+ */
+function dilationDistances(
+  mask: Volume,
+  label: number,
+  k: number,
+  box: PlaneBox,
+  maxSteps: number,
+): Int16Array {
+  const [nx, ny] = mask.shape;
+  const m = mask.data.data;
+  const w = box.i1 - box.i0 + 1;
+  const h = box.j1 - box.j0 + 1;
+  const dist = new Int16Array(w * h).fill(-1);
+  let frontier: number[] = [];
+  for (let j = box.j0; j <= box.j1; j++) {
+    for (let i = box.i0; i <= box.i1; i++) {
+      if (m[(k * ny + j) * nx + i] === label) {
+        const b = (j - box.j0) * w + (i - box.i0);
+        dist[b] = 0;
+        frontier.push(b);
+      }
+    }
+  }
+  for (let step = 1; step <= maxSteps && frontier.length > 0; step++) {
+    const next: number[] = [];
+    for (const b of frontier) {
+      const bi = b % w;
+      const bj = (b - bi) / w;
+      for (const [di, dj] of [
+        [1, 0],
+        [-1, 0],
+        [0, 1],
+        [0, -1],
+      ] as const) {
+        const ni = bi + di;
+        const nj = bj + dj;
+        if (ni < 0 || nj < 0 || ni >= w || nj >= h) continue;
+        const nb = nj * w + ni;
+        if (dist[nb] !== -1) continue;
+        dist[nb] = step;
+        next.push(nb);
+      }
+    }
+    frontier = next;
+  }
+  return dist;
 }

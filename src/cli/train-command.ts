@@ -4,10 +4,10 @@ import { MrnError } from '../errors.js';
 import { PRETRAINED_WEIGHTS_NOTE } from '../train/backbone.js';
 import { checkEnoughCases } from '../train/enough-cases.js';
 import { assertRunFolderFree } from '../train/run-lock.js';
-import { crossValidate, type MrnRunConfig } from '../train/run.js';
+import { trainMrn, type MrnRunConfig, type MrnRunResult } from '../train/run.js';
 import { selectCliBackend } from './cli-model.js';
 import { isMrnPresetName, MRN_PRESETS, type MrnPresetName } from '../layers/mrn-presets.js';
-import type { CliCommand } from './command.js';
+import type { CliCommand, CliIO } from './command.js';
 import { intOption, parseCommandArgs, requireOptions } from './command.js';
 import { printBinaryMetrics } from './metrics-lines.js';
 
@@ -131,41 +131,9 @@ checkpoint in OUT belongs to other settings or is damaged, 7 backend.`,
     await selectCliBackend(io);
     // A busy run folder is refused before minutes of loading, not after.
     assertRunFolderFree(outDir);
-    const cohort = await loadPdcadCases(values.data, { labels: values.labels });
-    for (const p of cohort.problems) {
-      io.err(`${p.severity === 'error' ? 'skipped' : 'warning'} ${p.caseId}: ${p.reason} [${p.code}]`);
-    }
-    const labelled = cohort.cases.filter((c) => c.label === 0 || c.label === 1);
-    io.err(`${labelled.length} labelled cases (${cohort.excluded.length} excluded)`);
-    const skipReasons = countSkipReasons(cohort.problems);
-    checkEnoughCases(
-      labelled.map((c) => c.label!),
-      folds,
-      {
-        dir: values.data,
-        foundIn: `${plural(cohort.caseFolders, 'case folder')} and ${plural(cohort.csvRows ?? 0, 'CSV row')}`,
-        skipped: formatSkipReasons(skipReasons),
-        details: {
-          caseFolders: cohort.caseFolders,
-          csvRows: cohort.csvRows,
-          skipReasons: Object.fromEntries(skipReasons),
-        },
-      },
-    );
-    const result = await crossValidate(labelled, folds, config, { outDir, log: (l) => io.err(l) });
-    for (const f of result.failed) io.err(`skipped ${f.caseId}: ${f.error.message}`);
-    const r = result.report;
-    if (r) {
-      io.out(
-        `MRN ${folds}-fold cross-validation on ${r.predictions.length} cases (backbone: ${result.backbone.kind})`,
-      );
-      printBinaryMetrics(io, r.pooled);
-    } else {
-      io.out(
-        `MRN trained on ${labelled.length - result.failed.length} cases (backbone: ${result.backbone.kind})`,
-      );
-    }
-    io.out(`model: ${outDir} (mrn predict --model ${outDir} ...)`);
+    const labelled = await loadLabelledCases(values.data, values.labels, folds, io);
+    const result = await trainMrn(labelled, folds, config, { outDir, log: (l) => io.err(l) });
+    reportRun(result, labelled.length, folds, outDir, io);
     result.models.forEach((m) => m.dispose());
     return 0;
   },
@@ -178,4 +146,54 @@ function presetOption(value: string | undefined): MrnPresetName | undefined {
     'E_USAGE',
     `mrn train: --preset must be one of ${Object.keys(MRN_PRESETS).join(', ')}, got '${value}'`,
   );
+}
+
+/**
+ * The labelled cases of the data folder, with each loading problem on stderr; refuses (exit 5) too
+ * few usable cases for `folds` before any preprocessing, naming what was found and why the rest
+ * was skipped.
+ */
+async function loadLabelledCases(
+  dataDir: string,
+  labels: string,
+  folds: number,
+  io: CliIO,
+): Promise<Awaited<ReturnType<typeof loadPdcadCases>>['cases']> {
+  const cohort = await loadPdcadCases(dataDir, { labels });
+  for (const p of cohort.problems) {
+    io.err(`${p.severity === 'error' ? 'skipped' : 'warning'} ${p.caseId}: ${p.reason} [${p.code}]`);
+  }
+  const labelled = cohort.cases.filter((c) => c.label === 0 || c.label === 1);
+  io.err(`${labelled.length} labelled cases (${cohort.excluded.length} excluded)`);
+  const skipReasons = countSkipReasons(cohort.problems);
+  checkEnoughCases(
+    labelled.map((c) => c.label!),
+    folds,
+    {
+      dir: dataDir,
+      foundIn: `${plural(cohort.caseFolders, 'case folder')} and ${plural(cohort.csvRows ?? 0, 'CSV row')}`,
+      skipped: formatSkipReasons(skipReasons),
+      details: {
+        caseFolders: cohort.caseFolders,
+        csvRows: cohort.csvRows,
+        skipReasons: Object.fromEntries(skipReasons),
+      },
+    },
+  );
+  return labelled;
+}
+
+/** Cases skipped while training on stderr; pooled metrics (k >= 2) or the case count, and the run folder. */
+function reportRun(result: MrnRunResult, labelled: number, folds: number, outDir: string, io: CliIO): void {
+  for (const f of result.failed) io.err(`skipped ${f.caseId}: ${f.error.message}`);
+  const r = result.report;
+  if (r) {
+    io.out(
+      `MRN ${folds}-fold cross-validation on ${r.predictions.length} cases (backbone: ${result.backbone.kind})`,
+    );
+    printBinaryMetrics(io, r.pooled);
+  } else {
+    io.out(`MRN trained on ${labelled - result.failed.length} cases (backbone: ${result.backbone.kind})`);
+  }
+  io.out(`model: ${outDir} (mrn predict --model ${outDir} ...)`);
 }

@@ -167,6 +167,38 @@ function renderSlice(roi: RoiExplanation, d: number, window: [number, number]): 
  */
 export function caseExplanationSvg(input: CaseExplanationInput): string {
   const tile = input.tile ?? 96;
+  checkExplanationInput(input);
+  const layout: RowLayout = { tile, labelW: 120, barH: 48, scaleTop: attentionScaleTop(input.rois) };
+  const rowH = tile + layout.barH + 28;
+  const maxD = Math.max(...input.rois.map((r) => r.depth));
+  const width = Math.max(480, layout.labelW + maxD * (tile + 4) + 10); // room for the caption
+  const top = 64;
+  const height = top + input.rois.length * rowH + 20;
+  const parts: string[] = [];
+  const verdict = input.probPd >= 0.5 ? 'PD' : 'HC';
+  const truth = input.label === undefined ? '' : `, true label ${input.label === 1 ? 'PD' : 'HC'}`;
+  parts.push(
+    `<text x="10" y="22" font-size="15" font-weight="bold">${escapeXml(input.caseId)}: P(PD) = ${input.probPd.toFixed(3)} → ${verdict}${truth}</text>`,
+  );
+  parts.push(
+    `<text x="10" y="40" font-size="11" fill="#555">colour: aux segmentation; white outline: reference mask</text>`,
+    `<text x="10" y="54" font-size="11" fill="#555">bars: slice attention, one scale (0 to ${layout.scaleTop}) for all ROIs; dashes: uniform weight 1/D</text>`,
+  );
+  input.rois.forEach((roi, r) => {
+    parts.push(...roiRowSvg(roi, top + r * rowH, input.roiAttention?.[roi.roiId], layout));
+  });
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    ...parts,
+    '</svg>',
+    '',
+  ].join('\n');
+}
+
+/** Throws `E_INVALID_ARGUMENT` for no ROIs, or an ROI whose arrays do not match its depth and size. */
+function checkExplanationInput(input: CaseExplanationInput): void {
   if (input.rois.length === 0)
     throw new MrnError('E_INVALID_ARGUMENT', 'caseExplanationSvg: no ROIs to show');
   for (const roi of input.rois) {
@@ -184,84 +216,90 @@ export function caseExplanationSvg(input: CaseExplanationInput): string {
       );
     }
   }
-  const labelW = 120;
-  const barH = 48;
-  const scaleTop = attentionScaleTop(input.rois);
-  const rowH = tile + barH + 28;
-  const maxD = Math.max(...input.rois.map((r) => r.depth));
-  const width = Math.max(480, labelW + maxD * (tile + 4) + 10); // room for the caption
-  const top = 64;
-  const height = top + input.rois.length * rowH + 20;
+}
+
+/** Sizes shared by every row of the figure. */
+interface RowLayout {
+  /** Side of a slice tile, px. */
+  tile: number;
+  /** Width of the label column, px. */
+  labelW: number;
+  /** Height of the attention bars, px. */
+  barH: number;
+  /** Attention value at the top of the bars ({@link attentionScaleTop}). */
+  scaleTop: number;
+}
+
+/** One ROI's row starting at `y0`: its label and legend, the bar scale, and a column per slice. */
+function roiRowSvg(roi: RoiExplanation, y0: number, roiAtt: number | undefined, layout: RowLayout): string[] {
+  const { tile, labelW, barH, scaleTop } = layout;
   const parts: string[] = [];
-  const verdict = input.probPd >= 0.5 ? 'PD' : 'HC';
-  const truth = input.label === undefined ? '' : `, true label ${input.label === 1 ? 'PD' : 'HC'}`;
+  const window = displayWindow(roi.slices, roi.depth, roi.size, roi.valid);
   parts.push(
-    `<text x="10" y="22" font-size="15" font-weight="bold">${escapeXml(input.caseId)}: P(PD) = ${input.probPd.toFixed(3)} → ${verdict}${truth}</text>`,
+    `<text x="10" y="${y0 + tile / 2}" font-size="13" font-weight="bold">${escapeXml(roi.roiId)}</text>`,
   );
+  if (roiAtt !== undefined) {
+    parts.push(
+      `<text x="10" y="${y0 + tile / 2 + 16}" font-size="11">ROI weight ${roiAtt.toFixed(2)}</text>`,
+    );
+  }
+  if (roi.classNames) {
+    roi.classNames.forEach((name, k) => {
+      parts.push(
+        `<text x="10" y="${y0 + tile / 2 + 32 + k * 12}" font-size="10" fill="${PALETTE[k % PALETTE.length]}">■ ${escapeXml(name)}</text>`,
+      );
+    });
+  }
+  const base = y0 + tile + 4 + barH;
+  const nValid = validCount(roi);
+  const uniformY = nValid > 0 ? base - (1 / nValid / scaleTop) * barH : undefined;
   parts.push(
-    `<text x="10" y="40" font-size="11" fill="#555">colour: aux segmentation; white outline: reference mask</text>`,
-    `<text x="10" y="54" font-size="11" fill="#555">bars: slice attention, one scale (0 to ${scaleTop}) for all ROIs; dashes: uniform weight 1/D</text>`,
+    `<text x="${labelW - 4}" y="${base - barH + 8}" font-size="9" text-anchor="end" fill="#555">${scaleTop}</text>`,
+    `<text x="${labelW - 4}" y="${base}" font-size="9" text-anchor="end" fill="#555">0</text>`,
   );
-  input.rois.forEach((roi, r) => {
-    const y0 = top + r * rowH;
-    const window = displayWindow(roi.slices, roi.depth, roi.size, roi.valid);
-    const roiAtt = input.roiAttention?.[roi.roiId];
+  if (uniformY !== undefined) {
     parts.push(
-      `<text x="10" y="${y0 + tile / 2}" font-size="13" font-weight="bold">${escapeXml(roi.roiId)}</text>`,
+      `<text x="${labelW - 4}" y="${(uniformY + 3).toFixed(1)}" font-size="9" text-anchor="end" fill="${UNIFORM_COLOR}">1/${nValid}</text>`,
     );
-    if (roiAtt !== undefined) {
-      parts.push(
-        `<text x="10" y="${y0 + tile / 2 + 16}" font-size="11">ROI weight ${roiAtt.toFixed(2)}</text>`,
-      );
-    }
-    if (roi.classNames) {
-      roi.classNames.forEach((name, k) => {
-        parts.push(
-          `<text x="10" y="${y0 + tile / 2 + 32 + k * 12}" font-size="10" fill="${PALETTE[k % PALETTE.length]}">■ ${escapeXml(name)}</text>`,
-        );
-      });
-    }
-    const base = y0 + tile + 4 + barH;
-    const nValid = validCount(roi);
-    const uniformY = nValid > 0 ? base - (1 / nValid / scaleTop) * barH : undefined;
+  }
+  for (let d = 0; d < roi.depth; d++) {
+    parts.push(...sliceColumnSvg(roi, d, { y0, base, uniformY, window }, layout));
+  }
+  return parts;
+}
+
+/**
+ * Slice `d` of an ROI's row: the slice image with overlays, its attention bar (with the uniform-weight
+ * dashes on real slices) and the weight under it (`pad` for padding slices).
+ */
+function sliceColumnSvg(
+  roi: RoiExplanation,
+  d: number,
+  row: { y0: number; base: number; uniformY: number | undefined; window: [number, number] },
+  layout: RowLayout,
+): string[] {
+  const { tile, labelW, barH, scaleTop } = layout;
+  const { y0, base, uniformY } = row;
+  const parts: string[] = [];
+  const x = labelW + d * (tile + 4);
+  const uri = pngDataUri(renderSlice(roi, d, row.window), roi.size, roi.size);
+  parts.push(
+    `<image x="${x}" y="${y0}" width="${tile}" height="${tile}" href="${uri}" style="image-rendering:pixelated"/>`,
+  );
+  const a = Number(roi.sliceAttention[d]);
+  const h = roi.valid[d] && Number.isFinite(a) ? (Math.max(0, a) / scaleTop) * barH : 0;
+  parts.push(`<rect x="${x}" y="${base - barH}" width="${tile}" height="${barH}" fill="#f2f2f2"/>`);
+  parts.push(
+    `<rect x="${x}" y="${(base - h).toFixed(2)}" width="${tile}" height="${h.toFixed(2)}" fill="${BAR_COLOR}"/>`,
+  );
+  if (roi.valid[d] && uniformY !== undefined) {
     parts.push(
-      `<text x="${labelW - 4}" y="${base - barH + 8}" font-size="9" text-anchor="end" fill="#555">${scaleTop}</text>`,
-      `<text x="${labelW - 4}" y="${base}" font-size="9" text-anchor="end" fill="#555">0</text>`,
+      `<line x1="${x}" y1="${uniformY.toFixed(2)}" x2="${x + tile}" y2="${uniformY.toFixed(2)}" stroke="${UNIFORM_COLOR}" stroke-width="1.5" stroke-dasharray="4,3"/>`,
     );
-    if (uniformY !== undefined) {
-      parts.push(
-        `<text x="${labelW - 4}" y="${(uniformY + 3).toFixed(1)}" font-size="9" text-anchor="end" fill="${UNIFORM_COLOR}">1/${nValid}</text>`,
-      );
-    }
-    for (let d = 0; d < roi.depth; d++) {
-      const x = labelW + d * (tile + 4);
-      const uri = pngDataUri(renderSlice(roi, d, window), roi.size, roi.size);
-      parts.push(
-        `<image x="${x}" y="${y0}" width="${tile}" height="${tile}" href="${uri}" style="image-rendering:pixelated"/>`,
-      );
-      const a = Number(roi.sliceAttention[d]);
-      const h = roi.valid[d] && Number.isFinite(a) ? (Math.max(0, a) / scaleTop) * barH : 0;
-      parts.push(`<rect x="${x}" y="${base - barH}" width="${tile}" height="${barH}" fill="#f2f2f2"/>`);
-      parts.push(
-        `<rect x="${x}" y="${(base - h).toFixed(2)}" width="${tile}" height="${h.toFixed(2)}" fill="${BAR_COLOR}"/>`,
-      );
-      if (roi.valid[d] && uniformY !== undefined) {
-        parts.push(
-          `<line x1="${x}" y1="${uniformY.toFixed(2)}" x2="${x + tile}" y2="${uniformY.toFixed(2)}" stroke="${UNIFORM_COLOR}" stroke-width="1.5" stroke-dasharray="4,3"/>`,
-        );
-      }
-      const text = roi.valid[d] ? a.toFixed(2) : 'pad';
-      parts.push(
-        `<text x="${x + tile / 2}" y="${y0 + tile + barH + 18}" font-size="10" text-anchor="middle">${text}</text>`,
-      );
-    }
-  });
-  return [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
-    `<rect width="${width}" height="${height}" fill="white"/>`,
-    ...parts,
-    '</svg>',
-    '',
-  ].join('\n');
+  }
+  const text = roi.valid[d] ? a.toFixed(2) : 'pad';
+  parts.push(
+    `<text x="${x + tile / 2}" y="${y0 + tile + barH + 18}" font-size="10" text-anchor="middle">${text}</text>`,
+  );
+  return parts;
 }

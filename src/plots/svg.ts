@@ -111,8 +111,56 @@ function fmt(v: number): string {
  * pixels, legend included. The legend is a `<g class="legend">` outside the plot area.
  */
 export function linePanel(o: LinePanelOptions): string {
-  const x0 = o.x ?? 0;
-  const y0 = o.y ?? 0;
+  const g = panelGeometry(o);
+  const { m, pw, ph } = g;
+  const parts: string[] = [
+    `<g transform="translate(${o.x ?? 0},${o.y ?? 0})" font-family="sans-serif" font-size="11">`,
+  ];
+  parts.push(
+    `<text x="${g.w / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${escapeXml(o.title)}</text>`,
+  );
+  parts.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="white" stroke="#444"/>`);
+  parts.push(...axesSvg(o, g));
+  // Lines are clipped to the plot area (2 px of slack for the stroke), so out-of-range data cannot
+  // spill into the axes or the legend.
+  const clip = `${m.left - 2} ${m.top - 2} ${pw + 4} ${ph + 4}`;
+  parts.push(
+    `<svg x="${m.left - 2}" y="${m.top - 2}" width="${pw + 4}" height="${ph + 4}" viewBox="${clip}" overflow="hidden"><g>`,
+  );
+  if (o.underlay) parts.push(o.underlay(g.sx, g.sy));
+  o.series.forEach((s, i) => parts.push(...seriesSvg(s, i, g)));
+  parts.push('</g></svg>');
+  parts.push('<g class="legend">');
+  o.series.forEach((s, i) => parts.push(...legendEntrySvg(s, i, g)));
+  parts.push('</g>');
+  parts.push('</g>');
+  return parts.join('\n');
+}
+
+/** Where a panel's plot area lies and how data maps into it. */
+interface PanelGeometry {
+  /** Panel width and height (legend below excluded), px. */
+  w: number;
+  h: number;
+  /** Margins around the plot area, px. */
+  m: { left: number; right: number; top: number; bottom: number };
+  /** Plot area width and height, px. */
+  pw: number;
+  ph: number;
+  /** Data ranges shown on x and y. */
+  xs: [number, number];
+  ys: [number, number];
+  /** Data to pixel, x and y. */
+  sx: (v: number) => number;
+  sy: (v: number) => number;
+  place: 'right' | 'below';
+}
+
+/**
+ * The panel's geometry: the legend's room (right or below), and data ranges from the options or the
+ * finite points (y padded by 5%; an empty or flat range widened to one unit).
+ */
+function panelGeometry(o: LinePanelOptions): PanelGeometry {
   const w = o.width ?? 420;
   const place = o.legend ?? 'right';
   const below = place === 'below' ? legendHeight(o.series.length) : 0;
@@ -129,17 +177,19 @@ export function linePanel(o: LinePanelOptions): string {
   const ph = h - m.top - m.bottom;
   const sx = (v: number) => m.left + ((v - xs[0]) / (xs[1] - xs[0])) * pw;
   const sy = (v: number) => m.top + ph - ((v - ys[0]) / (ys[1] - ys[0])) * ph;
-  const parts: string[] = [`<g transform="translate(${x0},${y0})" font-family="sans-serif" font-size="11">`];
-  parts.push(
-    `<text x="${w / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${escapeXml(o.title)}</text>`,
-  );
-  parts.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="white" stroke="#444"/>`);
-  for (const t of niceTicks(xs[0], xs[1], 6)) {
+  return { w, h, m, pw, ph, xs, ys, sx, sy, place };
+}
+
+/** Grid lines and tick labels of both axes, and the axis titles. */
+function axesSvg(o: LinePanelOptions, g: PanelGeometry): string[] {
+  const { m, pw, ph, sx, sy, h } = g;
+  const parts: string[] = [];
+  for (const t of niceTicks(g.xs[0], g.xs[1], 6)) {
     const px = sx(t).toFixed(1);
     parts.push(`<line x1="${px}" y1="${m.top}" x2="${px}" y2="${m.top + ph}" stroke="#e5e5e5"/>`);
     parts.push(`<text x="${px}" y="${m.top + ph + 14}" text-anchor="middle">${fmt(t)}</text>`);
   }
-  for (const t of niceTicks(ys[0], ys[1], 5)) {
+  for (const t of niceTicks(g.ys[0], g.ys[1], 5)) {
     const py = sy(t).toFixed(1);
     parts.push(`<line x1="${m.left}" y1="${py}" x2="${m.left + pw}" y2="${py}" stroke="#e5e5e5"/>`);
     parts.push(
@@ -150,51 +200,46 @@ export function linePanel(o: LinePanelOptions): string {
   parts.push(
     `<text transform="translate(14,${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`,
   );
-  // Lines are clipped to the plot area (2 px of slack for the stroke), so out-of-range data cannot
-  // spill into the axes or the legend.
-  const clip = `${m.left - 2} ${m.top - 2} ${pw + 4} ${ph + 4}`;
-  parts.push(
-    `<svg x="${m.left - 2}" y="${m.top - 2}" width="${pw + 4}" height="${ph + 4}" viewBox="${clip}" overflow="hidden"><g>`,
-  );
-  if (o.underlay) parts.push(o.underlay(sx, sy));
-  o.series.forEach((s, i) => {
-    const color = s.color ?? PALETTE[i % PALETTE.length]!;
-    let d = '';
-    let pen = false;
-    for (const [px, py] of s.points) {
-      if (!Number.isFinite(px) || !Number.isFinite(py)) {
-        pen = false;
-        continue;
-      }
-      d += `${pen ? 'L' : 'M'}${sx(px).toFixed(2)},${sy(py).toFixed(2)}`;
-      pen = true;
+  return parts;
+}
+
+/** One series' line (broken at non-finite points), or a dot when it has a single point. */
+function seriesSvg(s: Series, i: number, g: PanelGeometry): string[] {
+  const { sx, sy } = g;
+  const parts: string[] = [];
+  const color = s.color ?? PALETTE[i % PALETTE.length]!;
+  let d = '';
+  let pen = false;
+  for (const [px, py] of s.points) {
+    if (!Number.isFinite(px) || !Number.isFinite(py)) {
+      pen = false;
+      continue;
     }
-    if (d) {
-      parts.push(
-        `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ''}/>`,
-      );
-    }
-    if (s.points.length === 1 && Number.isFinite(s.points[0]![1])) {
-      parts.push(`<circle cx="${sx(s.points[0]![0])}" cy="${sy(s.points[0]![1])}" r="3" fill="${color}"/>`);
-    }
-  });
-  parts.push('</g></svg>');
-  parts.push('<g class="legend">');
-  o.series.forEach((s, i) => {
-    const color = s.color ?? PALETTE[i % PALETTE.length]!;
-    // Right of the plot area from its top, or under the x-axis label: never over the data.
-    const lx = place === 'right' ? m.left + pw + 14 : m.left;
-    const ly = place === 'right' ? m.top + 7 + i * LEGEND_ROW : h + 8 + i * LEGEND_ROW;
+    d += `${pen ? 'L' : 'M'}${sx(px).toFixed(2)},${sy(py).toFixed(2)}`;
+    pen = true;
+  }
+  if (d) {
     parts.push(
-      `<line x1="${lx}" y1="${ly}" x2="${lx + 18}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ''}/>`,
+      `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ''}/>`,
     );
-    parts.push(
-      `<text x="${lx + LEGEND_SWATCH}" y="${ly}" dominant-baseline="middle">${escapeXml(s.name)}</text>`,
-    );
-  });
-  parts.push('</g>');
-  parts.push('</g>');
-  return parts.join('\n');
+  }
+  if (s.points.length === 1 && Number.isFinite(s.points[0]![1])) {
+    parts.push(`<circle cx="${sx(s.points[0]![0])}" cy="${sy(s.points[0]![1])}" r="3" fill="${color}"/>`);
+  }
+  return parts;
+}
+
+/** One series' legend entry: right of the plot area from its top, or under the x-axis label. */
+function legendEntrySvg(s: Series, i: number, g: PanelGeometry): string[] {
+  const { m, pw, h, place } = g;
+  const color = s.color ?? PALETTE[i % PALETTE.length]!;
+  // Never over the data.
+  const lx = place === 'right' ? m.left + pw + 14 : m.left;
+  const ly = place === 'right' ? m.top + 7 + i * LEGEND_ROW : h + 8 + i * LEGEND_ROW;
+  return [
+    `<line x1="${lx}" y1="${ly}" x2="${lx + 18}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,4"' : ''}/>`,
+    `<text x="${lx + LEGEND_SWATCH}" y="${ly}" dominant-baseline="middle">${escapeXml(s.name)}</text>`,
+  ];
 }
 
 /** Wraps panels in a complete SVG document of the given size. */

@@ -18,14 +18,10 @@ import { MrnError } from '../errors.js';
 import { MultiRoiNet } from '../layers/multi-roi-net.js';
 import { SliceEncoder } from '../layers/slice-encoder.js';
 import type { MrnBatch, RoiFeatureInput } from '../layers/types.js';
-import {
-  backboneWeightsFile,
-  loadVitWeights,
-  type ResolvedBackbone,
-  resolveBackbone,
-} from '../train/backbone.js';
-import { type CheckpointBackbone, readCheckpointMeta, sha256File } from '../train/checkpoint.js';
+import type { ResolvedBackbone } from '../train/backbone.js';
+import { type CheckpointBackbone, readCheckpointMeta } from '../train/checkpoint.js';
 import type { EnsembleManifest } from '../train/run.js';
+import { loadRecordedBackbone } from './recorded-backbone.js';
 
 /** A case given as its four volumes (co-registered, as read by {@link readNifti}). */
 export type CaseVolumes = Record<PdcadFileRole, Volume>;
@@ -188,69 +184,6 @@ function resolveMembers(dir: string): {
   };
 }
 
-async function loadBackboneFor(
-  recorded: CheckpointBackbone,
-  root: string,
-  requested: string | ResolvedBackbone | undefined,
-): Promise<ResolvedBackbone> {
-  const mismatch = (actual: string, where: string) =>
-    new MrnError(
-      'E_CHECKPOINT',
-      `backbone ${where} does not match the one the model was trained on (sha256 ${actual.slice(0, 12)}… vs ${recorded.sha256.slice(0, 12)}…${recorded.path ? `, trained with ${recorded.path}` : ''})`,
-      { file: where, details: { expected: recorded.sha256, actual } },
-    );
-  if (typeof requested === 'object') {
-    const name = requested.info.preset ?? requested.info.kind;
-    if (requested.info.sha256 !== recorded.sha256) throw mismatch(requested.info.sha256, name);
-    // The caller's backbone: the predictor does not free it.
-    return { ...requested, dispose: () => {} };
-  }
-  if (recorded.kind === 'custom') {
-    throw new MrnError(
-      'E_CHECKPOINT',
-      `the model was trained on the custom backbone '${recorded.preset ?? '?'}'${recorded.path ? ` (${recorded.path})` : ''}; pass it: loadMrn(dir, { backbone: customBackbone(...) })`,
-    );
-  }
-  if (requested) {
-    if (recorded.kind === 'random') {
-      throw new MrnError(
-        'E_CHECKPOINT',
-        `the model was trained on the random default backbone (saved with the run), not on ${requested}; omit --backbone`,
-        { file: requested },
-      );
-    }
-    const actual = sha256File(backboneWeightsFile(requested));
-    if (actual !== recorded.sha256) throw mismatch(actual, requested);
-    return resolveBackbone(requested);
-  }
-  if (recorded.kind === 'random') {
-    const candidates = [path.join(root, 'backbone'), ...(recorded.path ? [recorded.path] : [])];
-    const dir = candidates.find((c) => fs.existsSync(path.join(c, 'backbone.bin')));
-    if (!dir) {
-      throw new MrnError(
-        'E_CHECKPOINT',
-        `the run's saved backbone is missing (looked in ${candidates.join(', ')})`,
-        {
-          file: root,
-        },
-      );
-    }
-    const actual = sha256File(path.join(dir, 'backbone.bin'));
-    if (actual !== recorded.sha256) throw mismatch(actual, dir);
-    const vit = loadVitWeights(dir);
-    return { backbone: vit, vit, info: recorded, dispose: () => void vit.dispose() };
-  }
-  if (recorded.path && fs.existsSync(recorded.path)) {
-    const actual = sha256File(backboneWeightsFile(recorded.path));
-    if (actual !== recorded.sha256) throw mismatch(actual, recorded.path);
-    return resolveBackbone(recorded.path);
-  }
-  throw new MrnError(
-    'E_CHECKPOINT',
-    `the model was trained on ${recorded.kind} backbone ${recorded.path ?? '(unknown path)'}, which is not there; pass it with --backbone / { backbone }`,
-  );
-}
-
 async function casePreprocessed(input: CaseInput, prep: PreprocessOptions): Promise<PreprocessedCase> {
   if (typeof input === 'string') {
     const id = path.basename(path.resolve(input));
@@ -295,7 +228,44 @@ async function casePreprocessed(input: CaseInput, prep: PreprocessOptions): Prom
 export async function loadMrn(dir: string, options: LoadMrnOptions = {}): Promise<MrnPredictor> {
   if (!fs.existsSync(dir)) throw new MrnError('E_FILE_NOT_FOUND', 'model folder not found', { file: dir });
   const { members, backbone: recorded, preprocessing, root } = resolveMembers(dir);
-  const resolved = await loadBackboneFor(recorded, root, options.backbone);
+  const resolved = await loadRecordedBackbone(recorded, root, options.backbone);
+  let models: MultiRoiNet[];
+  try {
+    models = await loadMembers(members, recorded);
+  } catch (error) {
+    resolved.dispose();
+    throw error;
+  }
+  const encoder = new SliceEncoder({ name: 'predict_slice_encoder', backbone: resolved.backbone });
+  if (encoder.backbone.embedDim !== models[0]!.config.backboneDim) {
+    models.forEach((m) => m.dispose());
+    resolved.dispose();
+    throw new MrnError(
+      'E_CHECKPOINT',
+      `backbone width ${encoder.backbone.embedDim} does not match the model's ${models[0]!.config.backboneDim}`,
+    );
+  }
+  const ensemble: Ensemble = {
+    models,
+    encoder,
+    prep: preprocessing as PreprocessOptions & { variants?: number },
+    roiIds: models[0]!.roiIds,
+  };
+  return {
+    members: models.length,
+    backbone: recorded,
+    preprocessing: ensemble.prep,
+    roiIds: ensemble.roiIds,
+    predictCase: (input, opts = {}) => predictWithEnsemble(ensemble, input, opts),
+    dispose: () => {
+      models.forEach((m) => m.dispose());
+      resolved.dispose();
+    },
+  };
+}
+
+/** Loads each member checkpoint's model, refusing members trained on another backbone. */
+async function loadMembers(members: readonly string[], recorded: CheckpointBackbone): Promise<MultiRoiNet[]> {
   const models: MultiRoiNet[] = [];
   try {
     for (const m of members) {
@@ -309,118 +279,150 @@ export async function loadMrn(dir: string, options: LoadMrnOptions = {}): Promis
     }
   } catch (error) {
     models.forEach((m) => m.dispose());
-    resolved.dispose();
     throw error;
   }
-  const encoder = new SliceEncoder({ name: 'predict_slice_encoder', backbone: resolved.backbone });
-  if (encoder.backbone.embedDim !== models[0]!.config.backboneDim) {
-    models.forEach((m) => m.dispose());
-    resolved.dispose();
-    throw new MrnError(
-      'E_CHECKPOINT',
-      `backbone width ${encoder.backbone.embedDim} does not match the model's ${models[0]!.config.backboneDim}`,
+  return models;
+}
+
+/** A loaded ensemble: its members, the encoder running the backbone, the preprocessing of training. */
+interface Ensemble {
+  models: MultiRoiNet[];
+  encoder: SliceEncoder;
+  prep: PreprocessOptions & { variants?: number };
+  /** ROI ids in model order. */
+  roiIds: string[];
+}
+
+/** One member's reading of a case. */
+interface MemberReading {
+  prob: number;
+  att: Record<string, number[]>;
+  roiAtt?: Record<string, number>;
+}
+
+/**
+ * Predicts one case with every member: preprocess, encode each ROI's slices with the backbone, run
+ * the members and average their PD probabilities and attention weights; with `explain`, also the
+ * members' mean aux segmentation at slice resolution.
+ */
+async function predictWithEnsemble(
+  ensemble: Ensemble,
+  input: CaseInput,
+  opts: { explain?: boolean },
+): Promise<MrnCasePrediction> {
+  const { models, roiIds, prep } = ensemble;
+  const pre = await casePreprocessed(input, prep);
+  const owned: tf.Tensor[] = [];
+  // Per ROI: the sum over members of the aux head's class probabilities (explanations only).
+  const segSum: Record<string, tf.Tensor> = {};
+  try {
+    const batch = await encodeCase(pre, ensemble.encoder, owned);
+    const readings = models.map((model) =>
+      readMember(model, batch, roiIds, opts.explain ? segSum : undefined),
     );
+    const n = models.length;
+    const probs = readings.map((r) => r.prob);
+    const att = readings.map((r) => r.att);
+    const roiAtt = readings.flatMap((r) => (r.roiAtt ? [r.roiAtt] : []));
+    const probPd = probs.reduce((a, b) => a + b, 0) / n;
+    const sliceAttention = Object.fromEntries(
+      roiIds.map((id) => [id, att[0]![id]!.map((_, d) => att.reduce((s, a) => s + a[id]![d]!, 0) / n)]),
+    );
+    const roiAttention = roiAtt.length
+      ? Object.fromEntries(roiIds.map((id) => [id, roiAtt.reduce((s, a) => s + a[id]!, 0) / n]))
+      : undefined;
+    const details = opts.explain ? explanationDetails(pre, segSum, prep) : undefined;
+    return {
+      caseId: pre.caseId,
+      probPd,
+      pred: probPd >= 0.5 ? 1 : 0,
+      sliceAttention,
+      roiAttention,
+      memberProbs: probs,
+      details,
+    };
+  } finally {
+    tf.dispose(Object.values(segSum));
+    tf.dispose(owned);
   }
-  const prep = preprocessing as PreprocessOptions & { variants?: number };
-  const roiIds = models[0]!.roiIds;
+}
 
-  const predictCase = async (
-    input: CaseInput,
-    opts: { explain?: boolean } = {},
-  ): Promise<MrnCasePrediction> => {
-    const pre = await casePreprocessed(input, prep);
-    const rois: Record<string, RoiFeatureInput> = {};
-    const owned: tf.Tensor[] = [];
-    try {
-      for (const roi of pre.rois) {
-        const s: RoiSample = roi;
-        const slices = tf.tensor5d(s.slices, [1, s.depth, s.size, s.size, 1]);
-        const valid = tf.tensor2d(Float32Array.from(s.valid), [1, s.depth]);
-        owned.push(slices, valid);
-        const f = await encoder.encode(slices, { valid });
-        owned.push(f.patch, f.cls);
-        rois[roi.roiId] = { patch: f.patch, cls: f.cls, valid };
+/** The backbone's features of each ROI's slices, as a one-case batch; every tensor made goes to `owned`. */
+async function encodeCase(
+  pre: PreprocessedCase,
+  encoder: SliceEncoder,
+  owned: tf.Tensor[],
+): Promise<MrnBatch> {
+  const rois: Record<string, RoiFeatureInput> = {};
+  for (const roi of pre.rois) {
+    const s: RoiSample = roi;
+    const slices = tf.tensor5d(s.slices, [1, s.depth, s.size, s.size, 1]);
+    const valid = tf.tensor2d(Float32Array.from(s.valid), [1, s.depth]);
+    owned.push(slices, valid);
+    const f = await encoder.encode(slices, { valid });
+    owned.push(f.patch, f.cls);
+    rois[roi.roiId] = { patch: f.patch, cls: f.cls, valid };
+  }
+  return { rois };
+}
+
+/**
+ * One member's PD probability and attention weights; with `segSum`, its aux class probabilities
+ * (at slice resolution, whatever resolution the model trained at) are added there.
+ */
+function readMember(
+  model: MultiRoiNet,
+  batch: MrnBatch,
+  roiIds: readonly string[],
+  segSum: Record<string, tf.Tensor> | undefined,
+): MemberReading {
+  const read = tf.tidy(() => {
+    const o = model.apply(batch, { training: false, segResolution: segSum ? 'full' : undefined });
+    if (segSum) {
+      for (const id of o.roiIds) {
+        const p = tf.softmax(o.segLogits[id]!);
+        const prev = segSum[id];
+        segSum[id] = tf.keep(prev ? tf.add(prev, p) : p);
+        if (prev) prev.dispose();
       }
-      const batch: MrnBatch = { rois };
-      const probs: number[] = [];
-      const att: Record<string, number[]>[] = [];
-      const roiAtt: Record<string, number>[] = [];
-      const segSum: Record<string, tf.Tensor> = {};
-      for (const model of models) {
-        const read = tf.tidy(() => {
-          // Explanations show the aux maps at slice resolution, whatever resolution the model trained at.
-          const o = model.apply(batch, { training: false, segResolution: opts.explain ? 'full' : undefined });
-          if (opts.explain) {
-            for (const id of o.roiIds) {
-              const p = tf.softmax(o.segLogits[id]!);
-              const prev = segSum[id];
-              segSum[id] = tf.keep(prev ? tf.add(prev, p) : p);
-              if (prev) prev.dispose();
-            }
-          }
-          return {
-            prob: tf.softmax(o.logits).slice([0, 1], [1, 1]).reshape([1]),
-            att: o.roiIds.map((id) => o.sliceAttention[id]!.reshape([-1])),
-            roiAtt: o.roiAttention?.reshape([-1]),
-          };
-        });
-        probs.push(read.prob.dataSync()[0]!);
-        att.push(Object.fromEntries(roiIds.map((id, k) => [id, Array.from(read.att[k]!.dataSync())])));
-        if (read.roiAtt)
-          roiAtt.push(Object.fromEntries(roiIds.map((id, k) => [id, read.roiAtt!.dataSync()[k]!])));
-        tf.dispose([read.prob, ...read.att, ...(read.roiAtt ? [read.roiAtt] : [])]);
-      }
-      const n = models.length;
-      const probPd = probs.reduce((a, b) => a + b, 0) / n;
-      const sliceAttention = Object.fromEntries(
-        roiIds.map((id) => [id, att[0]![id]!.map((_, d) => att.reduce((s, a) => s + a[id]![d]!, 0) / n)]),
-      );
-      const roiAttention = roiAtt.length
-        ? Object.fromEntries(roiIds.map((id) => [id, roiAtt.reduce((s, a) => s + a[id]!, 0) / n]))
-        : undefined;
-      let details: RoiPredictionDetail[] | undefined;
-      if (opts.explain) {
-        details = pre.rois.map((roi) => {
-          const cls = tf.tidy(() => tf.argMax(segSum[roi.roiId]!, -1).reshape([-1]));
-          const predicted = Int32Array.from(cls.dataSync());
-          cls.dispose();
-          const def = (prep.rois ?? []).find((r) => r.id === roi.roiId);
-          return {
-            roiId: roi.roiId,
-            slices: roi.slices,
-            depth: roi.depth,
-            size: roi.size,
-            valid: roi.valid,
-            masks: roi.masks,
-            predicted,
-            classNames: def ? def.classes.map((c) => c.name).slice(1) : [],
-          };
-        });
-      }
-      tf.dispose(Object.values(segSum));
-      return {
-        caseId: pre.caseId,
-        probPd,
-        pred: probPd >= 0.5 ? 1 : 0,
-        sliceAttention,
-        roiAttention,
-        memberProbs: probs,
-        details,
-      };
-    } finally {
-      tf.dispose(owned);
     }
+    return {
+      prob: tf.softmax(o.logits).slice([0, 1], [1, 1]).reshape([1]),
+      att: o.roiIds.map((id) => o.sliceAttention[id]!.reshape([-1])),
+      roiAtt: o.roiAttention?.reshape([-1]),
+    };
+  });
+  const reading: MemberReading = {
+    prob: read.prob.dataSync()[0]!,
+    att: Object.fromEntries(roiIds.map((id, k) => [id, Array.from(read.att[k]!.dataSync())])),
+    roiAtt: read.roiAtt
+      ? Object.fromEntries(roiIds.map((id, k) => [id, read.roiAtt!.dataSync()[k]!]))
+      : undefined,
   };
+  tf.dispose([read.prob, ...read.att, ...(read.roiAtt ? [read.roiAtt] : [])]);
+  return reading;
+}
 
-  return {
-    members: models.length,
-    backbone: recorded,
-    preprocessing: prep,
-    roiIds,
-    predictCase,
-    dispose: () => {
-      models.forEach((m) => m.dispose());
-      resolved.dispose();
-    },
-  };
+/** Per ROI: the slices, true masks and the ensemble's predicted classes (argmax of the summed maps). */
+function explanationDetails(
+  pre: PreprocessedCase,
+  segSum: Record<string, tf.Tensor>,
+  prep: PreprocessOptions,
+): RoiPredictionDetail[] {
+  return pre.rois.map((roi) => {
+    const cls = tf.tidy(() => tf.argMax(segSum[roi.roiId]!, -1).reshape([-1]));
+    const predicted = Int32Array.from(cls.dataSync());
+    cls.dispose();
+    const def = (prep.rois ?? []).find((r) => r.id === roi.roiId);
+    return {
+      roiId: roi.roiId,
+      slices: roi.slices,
+      depth: roi.depth,
+      size: roi.size,
+      valid: roi.valid,
+      masks: roi.masks,
+      predicted,
+      classNames: def ? def.classes.map((c) => c.name).slice(1) : [],
+    };
+  });
 }

@@ -116,6 +116,17 @@ export function averagePredictions(all: readonly CasePrediction[][]): CasePredic
   });
 }
 
+/** Where {@link crossValidateOnFeatures} writes and talks. */
+export interface CrossValidationIO {
+  /** Run folder: `fold-<i>/` per fold and `cv-predictions.csv`. None: nothing is written. */
+  outDir?: string;
+  /** What checkpoints record (required with `outDir`). */
+  checkpoint?: CheckpointContext;
+  /** Progress bar stream; `false` for none. */
+  progress?: false | { write(chunk: string): unknown; isTTY?: boolean };
+  log?: (line: string) => void;
+}
+
 /**
  * k-fold cross-validation of MRN on cached features. With `outDir`, each fold trains into
  * `outDir/fold-<i>/` (best and last checkpoints, epoch log) and an interrupted run resumes fold by fold.
@@ -125,15 +136,9 @@ export async function crossValidateOnFeatures(
   cases: readonly LabelledCase[],
   k: number,
   config: CrossValidationConfig,
-  io: {
-    outDir?: string;
-    checkpoint?: CheckpointContext;
-    progress?: false | { write(chunk: string): unknown; isTTY?: boolean };
-    log?: (line: string) => void;
-  } = {},
+  io: CrossValidationIO = {},
 ): Promise<CrossValidationReport> {
   const seed = config.foldSeed ?? config.train?.seed ?? 0;
-  const valFraction = config.valFraction ?? 0.2;
   const folds = stratifiedKFold(cases, k, seed);
   const results: FoldResult[] = [];
   const models: MultiRoiNet[] = [];
@@ -141,51 +146,11 @@ export async function crossValidateOnFeatures(
   const foldOf = new Map<string, number>();
   try {
     for (const fold of folds) {
-      const split = innerSplit(fold.train, valFraction, seed + 1 + fold.index, io.log);
-      io.log?.(
-        `fold ${fold.index + 1}/${k}: ${split.train.length} train, ${split.val.length} val, ${fold.test.length} test cases`,
-      );
-      const outDir = io.outDir ? path.join(io.outDir, `fold-${fold.index + 1}`) : undefined;
-      const model = new MultiRoiNet({ ...config.model, seed: (config.model.seed ?? 0) + fold.index });
-      const result = await trainOnFeatures({
-        model,
-        source,
-        train: split.train,
-        val: split.val,
-        options: config.train,
-        outDir,
-        checkpoint: io.checkpoint,
-        loadModel: (dir) => MultiRoiNet.load(dir),
-        fold: fold.index,
-        progress: io.progress,
-        log: io.log,
-      });
-      models.push(result.model);
-      if (outDir) checkpointDirs.push(path.join(outDir, 'best'));
-      const preds = await predictFromFeatures(
-        result.model,
-        source,
-        fold.test.map((c) => c.caseId),
-      );
-      const labelled = preds.map((p, i) => ({ ...p, label: fold.test[i]!.label }));
-      const metrics = binaryMetrics(
-        labelled.map((p) => p.label),
-        labelled.map((p) => p.probPd),
-        config.bootstrap,
-      );
-      io.log?.(
-        `fold ${fold.index + 1}/${k}: test accuracy ${metrics.accuracy.value.toFixed(3)}, AUC ${metrics.auc.value.toFixed(3)} (best epoch ${result.bestEpoch})`,
-      );
+      const { result, model, checkpointDir } = await trainFold(source, fold, k, seed, config, io);
+      models.push(model);
+      if (checkpointDir) checkpointDirs.push(checkpointDir);
       for (const c of fold.test) foldOf.set(c.caseId, fold.index);
-      results.push({
-        fold: fold.index,
-        trainCases: split.train.length,
-        valCases: split.val.length,
-        testCases: fold.test.length,
-        bestEpoch: result.bestEpoch,
-        metrics,
-        predictions: labelled,
-      });
+      results.push(result);
     }
   } catch (error) {
     for (const m of models) m.dispose();
@@ -198,15 +163,84 @@ export async function crossValidateOnFeatures(
     predictions.map((p) => p.probPd),
     config.bootstrap,
   );
-  if (io.outDir) {
-    fs.mkdirSync(io.outDir, { recursive: true });
-    const rows = predictions.map(
-      (p) => `${p.caseId},${p.label},${p.fold + 1},${p.probPd.toFixed(6)},${p.probPd >= 0.5 ? 1 : 0}`,
-    );
-    writeFileAtomic(
-      path.join(io.outDir, 'cv-predictions.csv'),
-      ['case,label,fold,prob_pd,pred', ...rows].join('\n') + '\n',
-    );
-  }
+  if (io.outDir) writeCvPredictions(io.outDir, predictions);
   return { k, folds: results, pooled, predictions, models, checkpointDirs };
+}
+
+/**
+ * One fold: its model (seed offset by the fold index) trained with an inner validation split, into
+ * `fold-<i>/` when writing, then scored on the fold's held-out cases.
+ */
+async function trainFold(
+  source: FeatureSource,
+  fold: { index: number; train: readonly LabelledCase[]; test: readonly LabelledCase[] },
+  k: number,
+  seed: number,
+  config: CrossValidationConfig,
+  io: CrossValidationIO,
+): Promise<{ result: FoldResult; model: MultiRoiNet; checkpointDir?: string }> {
+  const split = innerSplit(fold.train, config.valFraction ?? 0.2, seed + 1 + fold.index, io.log);
+  io.log?.(
+    `fold ${fold.index + 1}/${k}: ${split.train.length} train, ${split.val.length} val, ${fold.test.length} test cases`,
+  );
+  const outDir = io.outDir ? path.join(io.outDir, `fold-${fold.index + 1}`) : undefined;
+  const model = new MultiRoiNet({ ...config.model, seed: (config.model.seed ?? 0) + fold.index });
+  const trained = await trainOnFeatures({
+    model,
+    source,
+    train: split.train,
+    val: split.val,
+    options: config.train,
+    outDir,
+    checkpoint: io.checkpoint,
+    loadModel: (dir) => MultiRoiNet.load(dir),
+    fold: fold.index,
+    progress: io.progress,
+    log: io.log,
+  });
+  let preds: CasePrediction[];
+  try {
+    preds = await predictFromFeatures(
+      trained.model,
+      source,
+      fold.test.map((c) => c.caseId),
+    );
+  } catch (error) {
+    trained.model.dispose();
+    throw error;
+  }
+  const labelled = preds.map((p, i) => ({ ...p, label: fold.test[i]!.label }));
+  const metrics = binaryMetrics(
+    labelled.map((p) => p.label),
+    labelled.map((p) => p.probPd),
+    config.bootstrap,
+  );
+  io.log?.(
+    `fold ${fold.index + 1}/${k}: test accuracy ${metrics.accuracy.value.toFixed(3)}, AUC ${metrics.auc.value.toFixed(3)} (best epoch ${trained.bestEpoch})`,
+  );
+  const result: FoldResult = {
+    fold: fold.index,
+    trainCases: split.train.length,
+    valCases: split.val.length,
+    testCases: fold.test.length,
+    bestEpoch: trained.bestEpoch,
+    metrics,
+    predictions: labelled,
+  };
+  return { result, model: trained.model, checkpointDir: outDir && path.join(outDir, 'best') };
+}
+
+/** `outDir/cv-predictions.csv`: every case's out-of-fold prediction, one row each. */
+function writeCvPredictions(
+  outDir: string,
+  predictions: ReadonlyArray<{ caseId: string; label: number; fold: number; probPd: number }>,
+): void {
+  fs.mkdirSync(outDir, { recursive: true });
+  const rows = predictions.map(
+    (p) => `${p.caseId},${p.label},${p.fold + 1},${p.probPd.toFixed(6)},${p.probPd >= 0.5 ? 1 : 0}`,
+  );
+  writeFileAtomic(
+    path.join(outDir, 'cv-predictions.csv'),
+    ['case,label,fold,prob_pd,pred', ...rows].join('\n') + '\n',
+  );
 }

@@ -1,5 +1,5 @@
 /**
- * A backbone of your own for the whole workflow: train with it (`crossValidate(..., { backbone })`),
+ * A backbone of your own for the whole workflow: train with it (`trainMrn(..., { backbone })`),
  * record it in checkpoints, and load the trained model with it again (`loadMrn(dir, { backbone })`).
  * mrn cannot rebuild a backbone it does not know, so the checkpoint records its name and a fingerprint
  * of its weights, and `loadMrn` refuses a backbone whose fingerprint differs.
@@ -51,7 +51,7 @@ function weightsOf(like: SliceBackboneLike): tf.LayerVariable[] | undefined {
 /**
  * Wraps a backbone of your own (a tfjs `LayersModel` that outputs `[cls, patch]`, a `GraphModel`, a
  * {@link SliceBackbone} object or a function; see {@link toSliceBackbone}) as a {@link ResolvedBackbone}
- * that {@link crossValidate} trains with and {@link loadMrn} predicts with. Checkpoints record it as
+ * that {@link trainMrn} trains with and {@link loadMrn} predicts with. Checkpoints record it as
  * `{ kind: 'custom', preset: name, sha256 }`.
  *
  * @throws MrnError `E_CONFIG` when the backbone has no tfjs weights and no `sha256` is given, or when
@@ -61,7 +61,7 @@ function weightsOf(like: SliceBackboneLike): tf.LayerVariable[] | undefined {
  * ```ts
  * const model = await tf.loadLayersModel(fileSystemIO('lab/backbone'));
  * const backbone = customBackbone(model, { name: 'lab-patch-embed', patchSize: 7 });
- * await crossValidate(cases, 5, { preprocessing: { size: 56 } }, { outDir: 'runs/lab', backbone });
+ * await trainMrn(cases, 5, { preprocessing: { size: 56 } }, { outDir: 'runs/lab', backbone });
  * const mrn = await loadMrn('runs/lab', { backbone });
  * ```
  */

@@ -150,59 +150,109 @@ export function objectiveGradients(
 
   const cached: Map<string, tf.Tensor>[] = [];
   const outputGrads = new Map<string, tf.Tensor>();
-  let grads: tf.NamedTensorMap = {};
   try {
-    // 1. Forward every micro-batch without a tape; keep only the objective's inputs.
-    let roiIds: string[] = [];
-    for (const [s, e] of ranges) {
-      const part = sliceBatch(batch, s, e);
-      try {
-        const kept = tf.tidy(() => {
-          const out = model.apply(part, { training: true });
-          roiIds = out.roiIds;
-          return Object.fromEntries(objectiveInputs(out, batch)) as Record<string, tf.Tensor>;
-        });
-        cached.push(new Map(Object.entries(kept)));
-      } finally {
-        disposeSlicedBatch(part);
-      }
-    }
-
-    // 2. The whole batch's objective, and its gradient with respect to the cached outputs.
-    const keys = [...cached[0]!.keys()];
-    const joined = new Map<string, tf.Variable>();
-    let terms: tf.Scalar[] = [];
-    let value: tf.Scalar | undefined;
-    try {
-      for (const k of keys) {
-        const whole = tf.concat(
-          cached.map((m) => m.get(k)!),
-          0,
-        );
-        joined.set(k, tf.variable(whole, true));
-        whole.dispose();
-      }
-      const r = tf.variableGrads(() => {
-        const t = mrnObjective(outputsFrom(roiIds, joined), batch, weights);
-        terms = [tf.keep(t.classification), tf.keep(t.segmentation), tf.keep(t.contrastive)];
-        return t.total;
-      }, [...joined.values()]);
-      value = r.value;
-      for (const [k, v] of joined) {
-        const g = r.grads[v.name];
-        if (g) outputGrads.set(k, g);
-      }
-    } finally {
-      tf.dispose([...joined.values()]);
-    }
-    const [total, classification, segmentation, contrastive] = readTerms([value, ...terms]);
+    const roiIds = forwardMicroBatches(model, batch, ranges, cached);
+    const [total, classification, segmentation, contrastive] = cachedOutputGradients(
+      roiIds,
+      cached,
+      batch,
+      weights,
+      outputGrads,
+    );
     // Only the cached logits are still needed: to check that the recomputed forward is the same.
     const cachedLogits = cached.map((m) => m.get('logits')!);
     for (const m of cached) for (const [k, t] of m) if (k !== 'logits') t.dispose();
     cached.length = 0;
     cached.push(...cachedLogits.map((t) => new Map([['logits', t]])));
+    const grads = backpropagateMicroBatches(model, batch, vars, ranges, outputGrads, cachedLogits);
+    return { total, classification, segmentation, contrastive, grads, microBatches: ranges.length };
+  } finally {
+    tf.dispose(cached.flatMap((m) => [...m.values()]));
+    tf.dispose([...outputGrads.values()]);
+  }
+}
 
-    // 3. Backpropagate each micro-batch with its slice of the cached gradient.
+/**
+ * Step 1: forwards every micro-batch without a tape and appends the objective's inputs of each to
+ * `cached` (the caller frees them). Returns the model's ROI ids.
+ */
+function forwardMicroBatches(
+  model: ForwardModel,
+  batch: MrnBatch,
+  ranges: readonly [number, number][],
+  cached: Map<string, tf.Tensor>[],
+): string[] {
+  let roiIds: string[] = [];
+  for (const [s, e] of ranges) {
+    const part = sliceBatch(batch, s, e);
+    try {
+      const kept = tf.tidy(() => {
+        const out = model.apply(part, { training: true });
+        roiIds = out.roiIds;
+        return Object.fromEntries(objectiveInputs(out, batch)) as Record<string, tf.Tensor>;
+      });
+      cached.push(new Map(Object.entries(kept)));
+    } finally {
+      disposeSlicedBatch(part);
+    }
+  }
+  return roiIds;
+}
+
+/**
+ * Step 2: the whole batch's objective on the cached outputs, and its gradient with respect to each
+ * of them, put into `outputGrads` (the caller frees them). Returns the objective's four terms.
+ */
+function cachedOutputGradients(
+  roiIds: string[],
+  cached: readonly Map<string, tf.Tensor>[],
+  batch: MrnBatch,
+  weights: MrnObjectiveWeights | undefined,
+  outputGrads: Map<string, tf.Tensor>,
+): [number, number, number, number] {
+  const keys = [...cached[0]!.keys()];
+  const joined = new Map<string, tf.Variable>();
+  let terms: tf.Scalar[] = [];
+  let value: tf.Scalar | undefined;
+  try {
+    for (const k of keys) {
+      const whole = tf.concat(
+        cached.map((m) => m.get(k)!),
+        0,
+      );
+      joined.set(k, tf.variable(whole, true));
+      whole.dispose();
+    }
+    const r = tf.variableGrads(() => {
+      const t = mrnObjective(outputsFrom(roiIds, joined), batch, weights);
+      terms = [tf.keep(t.classification), tf.keep(t.segmentation), tf.keep(t.contrastive)];
+      return t.total;
+    }, [...joined.values()]);
+    value = r.value;
+    for (const [k, v] of joined) {
+      const g = r.grads[v.name];
+      if (g) outputGrads.set(k, g);
+    }
+  } finally {
+    tf.dispose([...joined.values()]);
+  }
+  return readTerms([value, ...terms]);
+}
+
+/**
+ * Step 3: backpropagates each micro-batch with its slice of the cached output gradients and sums
+ * the weight gradients; each recomputed forward is checked against the cached logits.
+ */
+function backpropagateMicroBatches(
+  model: ForwardModel,
+  batch: MrnBatch,
+  vars: tf.Variable[],
+  ranges: readonly [number, number][],
+  outputGrads: ReadonlyMap<string, tf.Tensor>,
+  cachedLogits: readonly tf.Tensor[],
+): tf.NamedTensorMap {
+  let grads: tf.NamedTensorMap = {};
+  try {
     ranges.forEach(([s, e], j) => {
       const part = sliceBatch(batch, s, e);
       let logits: tf.Tensor | undefined;
@@ -229,13 +279,10 @@ export function objectiveGradients(
         disposeSlicedBatch(part);
       }
     });
-    return { total, classification, segmentation, contrastive, grads, microBatches: ranges.length };
+    return grads;
   } catch (error) {
     tf.dispose(Object.values(grads));
     throw error;
-  } finally {
-    tf.dispose(cached.flatMap((m) => [...m.values()]));
-    tf.dispose([...outputGrads.values()]);
   }
 }
 

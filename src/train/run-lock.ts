@@ -1,5 +1,5 @@
 /**
- * One writer per run folder: `mrn train` (and {@link crossValidate} with an `outDir`) holds a lock
+ * One writer per run folder: `mrn train` (and {@link trainMrn} with an `outDir`) holds a lock
  * file `OUT/.mrn-lock` naming its pid, host and start time while it writes there. A second run on the
  * same folder is refused with `E_RUN_LOCKED` naming the holder; a lock left by a process that no
  * longer exists (SIGKILL, OOM killer, power loss) is detected and taken over.

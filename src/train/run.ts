@@ -40,6 +40,10 @@ import type { BootstrapOptions } from './metrics.js';
 import { rocCurve } from './metrics.js';
 import { type TrainOptions, resolveTrainOptions, trainOnFeatures } from './trainer.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
+import type { RunLock } from './run-lock.js';
+import type { FeatureSource, LabelledCase } from './feature-batch.js';
+import type { ResolvedTrainOptions } from './train-options.js';
+import type { CheckpointContext } from './training-state.js';
 
 /** Everything a training run is configured by. Every field has a documented default. */
 export interface MrnRunConfig {
@@ -87,7 +91,7 @@ export interface EnsembleManifest {
   preprocessing: unknown;
 }
 
-/** What {@link crossValidate} returns. */
+/** What {@link trainMrn} returns. */
 export interface MrnRunResult {
   /** Cross-validation results (k >= 2); undefined for a single model (k = 1). */
   report?: CrossValidationReport;
@@ -111,41 +115,18 @@ export interface MrnRunResult {
  * @throws MrnError `E_TOO_FEW_CASES` when too few usable cases remain ({@link casesNeeded}), before or
  *   after preprocessing; `E_CONFIG` for bad settings.
  */
-export async function crossValidate(
+export async function trainMrn(
   cases: ReadonlyArray<Pick<PdcadCase, 'id' | 'label' | 'files'>>,
   k: number,
   config: MrnRunConfig = {},
   io: MrnRunIO = {},
 ): Promise<MrnRunResult> {
-  if (!Number.isInteger(k) || k < 1)
-    throw new MrnError('E_CONFIG', `crossValidate: k must be a positive integer, got ${k}`);
-  const unlabelled = cases.filter((c) => c.label !== 0 && c.label !== 1).map((c) => c.id);
-  if (unlabelled.length) {
-    throw new MrnError(
-      'E_CONFIG',
-      `crossValidate: cases without a 0/1 label: ${unlabelled.slice(0, 5).join(', ')}`,
-      {
-        details: { unlabelled },
-      },
-    );
-  }
-  checkEnoughCases(
-    cases.map((c) => c.label!),
-    k,
-    { who: 'crossValidate' },
-  );
+  checkRunCases(cases, k);
   const trainOptions = resolveTrainOptions(config.train);
   const prep = resolvePreprocessOptions(config.preprocessing);
   const variants = config.variants ?? 4;
   const { outDir } = io;
-  if (outDir) fs.mkdirSync(outDir, { recursive: true });
-  // One writer per run folder: a second run is refused, a dead run's lock is taken over.
-  const lock = outDir ? acquireRunLock(outDir, { command: 'mrn train' }) : undefined;
-  if (lock?.tookOverFrom) {
-    io.log?.(
-      `took over the lock of ${outDir} left by pid ${lock.tookOverFrom.pid}, which is no longer running`,
-    );
-  }
+  const lock = lockRunFolder(outDir, io.log);
   let resolved: ResolvedBackbone;
   try {
     resolved = io.backbone ?? (await resolveBackbone(config.backbone));
@@ -154,22 +135,7 @@ export async function crossValidate(
     throw error;
   }
   try {
-    if (resolved.info.imageSize !== undefined && resolved.info.imageSize !== prep.size) {
-      throw new MrnError(
-        'E_CONFIG',
-        `the backbone takes ${resolved.info.imageSize}x${resolved.info.imageSize} slices but the slice size is ${prep.size}; set the slice size to ${resolved.info.imageSize}`,
-      );
-    }
-    const info: CheckpointBackbone = { ...resolved.info, imageSize: prep.size };
-    if (info.kind === 'random' && resolved.vit) {
-      // The random default is part of the model: store it with the run so predictions can use it.
-      const dir = outDir
-        ? path.join(outDir, 'backbone')
-        : fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-backbone-'));
-      info.sha256 = await saveVitWeights(resolved.vit, dir, info.preset);
-      info.path = outDir ? path.resolve(dir) : undefined;
-      if (!outDir) fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const info = await recordBackbone(resolved, prep.size, outDir);
     const encoder = new SliceEncoder({ name: 'run_slice_encoder', backbone: resolved.backbone });
     const cacheOptions: FeatureCacheOptions = {
       ...(outDir ? { spillDir: path.join(outDir, 'cache') } : {}),
@@ -192,90 +158,204 @@ export async function crossValidate(
     const usable = cases
       .filter((c) => !extracted.failed.some((f) => f.caseId === c.id))
       .map((c) => ({ caseId: c.id, label: c.label as number }));
-    const modelConfig: MultiRoiNetConfig = {
-      ...config.model,
-      rois: roiSpecsFromDefinitions(prep.rois),
-      backboneDim: encoder.backbone.embedDim,
-      patchSize: encoder.backbone.patchSize,
-      sliceSize: prep.size,
-    };
-    const preprocessing = { ...prep, variants, augmentation: config.augmentation ?? {} };
-    const checkpoint = { modelConfig, preprocessing, backbone: info };
+    const checkpoint = runCheckpointContext(config, prep, variants, encoder, info);
+    const { modelConfig, preprocessing } = checkpoint;
     const t0 = Date.now();
-    let report: CrossValidationReport | undefined;
-    let models: MultiRoiNet[];
-    let members: string[];
+    let trained: TrainedModels;
     try {
-      checkEnoughCases(
-        usable.map((c) => c.label),
-        k,
-        {
-          who: 'crossValidate',
-          foundIn: `${cases.length} cases, ${extracted.failed.length} of which failed preprocessing`,
-          skipped: formatSkipReasons(
-            countSkipReasons(
-              extracted.failed.map((f) => ({
-                severity: 'error' as const,
-                code: f.error instanceof MrnError ? f.error.code : 'E_INTERNAL',
-              })),
-            ),
-          ),
-        },
-      );
-      if (k >= 2) {
-        report = await crossValidateOnFeatures(
-          extracted.source,
-          usable,
-          k,
-          {
-            model: modelConfig,
-            train: trainOptions,
-            valFraction: config.valFraction,
-            bootstrap: config.bootstrap,
-          },
-          { outDir, checkpoint, progress: io.progress, log: io.log },
-        );
-        models = report.models;
-        members = report.folds.map((f) => `fold-${f.fold + 1}/best`);
-      } else {
-        const vf = config.valFraction ?? 0.2;
-        const split = innerSplit(usable, vf, trainOptions.seed + 1, io.log);
-        const result = await trainOnFeatures({
-          model: new MultiRoiNet(modelConfig),
-          source: extracted.source,
-          train: split.train,
-          val: split.val,
-          options: trainOptions,
-          outDir: outDir ? path.join(outDir, 'fold-1') : undefined,
-          checkpoint,
-          loadModel: (dir) => MultiRoiNet.load(dir),
-          progress: io.progress,
-          log: io.log,
-        });
-        models = [result.model];
-        members = ['fold-1/best'];
-      }
+      checkUsableCases(cases.length, usable, extracted.failed, k);
+      trained = await trainModels(extracted.source, usable, k, { config, trainOptions, checkpoint }, io);
     } finally {
       extracted.source.clear();
     }
+    const { report, models, members } = trained;
     const seconds = { features: extracted.seconds, training: (Date.now() - t0) / 1000 };
-    if (outDir)
+    if (outDir) {
+      const failed = extracted.failed;
       writeRunOutputs(outDir, {
         members,
         info,
         preprocessing,
         report,
-        failed: extracted.failed,
+        failed,
         seconds,
         config,
         k,
         usable: usable.length,
       });
+    }
     return { report, models, failed: extracted.failed, backbone: info, modelConfig, seconds, outDir };
   } finally {
     if (!io.backbone) resolved.dispose();
     lock?.release();
   }
+}
+
+/**
+ * The former name of {@link trainMrn}, which also trains a single model (k = 1).
+ *
+ * @deprecated Use {@link trainMrn}; this alias will be removed in a future major version.
+ */
+export const crossValidate = trainMrn;
+
+/** Refuses a bad k, unlabelled cases, or too few cases for k folds before any work. */
+function checkRunCases(cases: ReadonlyArray<Pick<PdcadCase, 'id' | 'label'>>, k: number): void {
+  if (!Number.isInteger(k) || k < 1)
+    throw new MrnError('E_CONFIG', `trainMrn: k must be a positive integer, got ${k}`);
+  const unlabelled = cases.filter((c) => c.label !== 0 && c.label !== 1).map((c) => c.id);
+  if (unlabelled.length) {
+    throw new MrnError(
+      'E_CONFIG',
+      `trainMrn: cases without a 0/1 label: ${unlabelled.slice(0, 5).join(', ')}`,
+      {
+        details: { unlabelled },
+      },
+    );
+  }
+  checkEnoughCases(
+    cases.map((c) => c.label!),
+    k,
+    { who: 'trainMrn' },
+  );
+}
+
+/** Creates the run folder and takes its lock: one writer per run folder, a dead run's lock taken over. */
+function lockRunFolder(outDir: string | undefined, log: MrnRunIO['log']): RunLock | undefined {
+  if (!outDir) return undefined;
+  fs.mkdirSync(outDir, { recursive: true });
+  const lock = acquireRunLock(outDir, { command: 'mrn train' });
+  if (lock.tookOverFrom) {
+    log?.(`took over the lock of ${outDir} left by pid ${lock.tookOverFrom.pid}, which is no longer running`);
+  }
+  return lock;
+}
+
+/**
+ * What checkpoints record about the backbone. The random default is part of the model: its weights
+ * are stored with the run (`outDir/backbone`) so predictions can use it; without a run folder they
+ * are fingerprinted from a temporary copy.
+ */
+async function recordBackbone(
+  resolved: ResolvedBackbone,
+  size: number,
+  outDir: string | undefined,
+): Promise<CheckpointBackbone> {
+  if (resolved.info.imageSize !== undefined && resolved.info.imageSize !== size) {
+    throw new MrnError(
+      'E_CONFIG',
+      `the backbone takes ${resolved.info.imageSize}x${resolved.info.imageSize} slices but the slice size is ${size}; set the slice size to ${resolved.info.imageSize}`,
+    );
+  }
+  const info: CheckpointBackbone = { ...resolved.info, imageSize: size };
+  if (info.kind === 'random' && resolved.vit) {
+    const dir = outDir
+      ? path.join(outDir, 'backbone')
+      : fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-backbone-'));
+    info.sha256 = await saveVitWeights(resolved.vit, dir, info.preset);
+    info.path = outDir ? path.resolve(dir) : undefined;
+    if (!outDir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return info;
+}
+
+/** What every checkpoint of the run records: the full model configuration, preprocessing, backbone. */
+function runCheckpointContext(
+  config: MrnRunConfig,
+  prep: Required<PreprocessOptions>,
+  variants: number,
+  encoder: SliceEncoder,
+  backbone: CheckpointBackbone,
+): CheckpointContext & { modelConfig: MultiRoiNetConfig } {
+  const modelConfig: MultiRoiNetConfig = {
+    ...config.model,
+    rois: roiSpecsFromDefinitions(prep.rois),
+    backboneDim: encoder.backbone.embedDim,
+    patchSize: encoder.backbone.patchSize,
+    sliceSize: prep.size,
+  };
+  const preprocessing = { ...prep, variants, augmentation: config.augmentation ?? {} };
+  return { modelConfig, preprocessing, backbone };
+}
+
+/** After preprocessing: refuses too few usable cases, saying how many failed and why. */
+function checkUsableCases(
+  total: number,
+  usable: readonly LabelledCase[],
+  failed: readonly FailedCase[],
+  k: number,
+): void {
+  checkEnoughCases(
+    usable.map((c) => c.label),
+    k,
+    {
+      who: 'trainMrn',
+      foundIn: `${total} cases, ${failed.length} of which failed preprocessing`,
+      skipped: formatSkipReasons(
+        countSkipReasons(
+          failed.map((f) => ({
+            severity: 'error' as const,
+            code: f.error instanceof MrnError ? f.error.code : 'E_INTERNAL',
+          })),
+        ),
+      ),
+    },
+  );
+}
+
+/** The models a run trained and the checkpoint folders (relative to the run) that form its ensemble. */
+interface TrainedModels {
+  report?: CrossValidationReport;
+  models: MultiRoiNet[];
+  members: string[];
+}
+
+/**
+ * k >= 2: cross-validation, one model per fold in `fold-<i>/`; k = 1: one model on all cases, with
+ * an inner validation split for early stopping, in `fold-1/`.
+ */
+async function trainModels(
+  source: FeatureSource,
+  usable: readonly LabelledCase[],
+  k: number,
+  settings: {
+    config: MrnRunConfig;
+    trainOptions: ResolvedTrainOptions;
+    checkpoint: CheckpointContext & { modelConfig: MultiRoiNetConfig };
+  },
+  io: MrnRunIO,
+): Promise<TrainedModels> {
+  const { config, trainOptions, checkpoint } = settings;
+  const { outDir } = io;
+  if (k >= 2) {
+    const report = await crossValidateOnFeatures(
+      source,
+      usable,
+      k,
+      {
+        model: checkpoint.modelConfig,
+        train: trainOptions,
+        valFraction: config.valFraction,
+        bootstrap: config.bootstrap,
+      },
+      { outDir, checkpoint, progress: io.progress, log: io.log },
+    );
+    return { report, models: report.models, members: report.folds.map((f) => `fold-${f.fold + 1}/best`) };
+  }
+  const vf = config.valFraction ?? 0.2;
+  const split = innerSplit(usable, vf, trainOptions.seed + 1, io.log);
+  const result = await trainOnFeatures({
+    model: new MultiRoiNet(checkpoint.modelConfig),
+    source,
+    train: split.train,
+    val: split.val,
+    options: trainOptions,
+    outDir: outDir ? path.join(outDir, 'fold-1') : undefined,
+    checkpoint,
+    loadModel: (dir) => MultiRoiNet.load(dir),
+    progress: io.progress,
+    log: io.log,
+  });
+  return { models: [result.model], members: ['fold-1/best'] };
 }
 
 function writeRunOutputs(

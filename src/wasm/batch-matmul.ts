@@ -183,14 +183,7 @@ function fastBatchMatMul(args: {
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) {
     return stock(args);
   }
-  const aRank = a.shape.length;
-  const bRank = b.shape.length;
-  const m = transposeA ? a.shape[aRank - 1] : a.shape[aRank - 2];
-  const k = transposeA ? a.shape[aRank - 2] : a.shape[aRank - 1];
-  const kB = transposeB ? b.shape[bRank - 1] : b.shape[bRank - 2];
-  const n = transposeB ? b.shape[bRank - 2] : b.shape[bRank - 1];
-  const batchA = product(a.shape.slice(0, -2));
-  const batchB = product(b.shape.slice(0, -2));
+  const { m, k, kB, n, batchA, batchB } = productDims(a, b, transposeA, transposeB);
   // Mismatched inner sizes: let the stock kernel raise its usual error. General broadcasting of
   // batch dims (neither batch 1, sizes differ) is left to it too.
   if (k !== kB || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return stock(args);
@@ -217,48 +210,82 @@ function fastBatchMatMul(args: {
   if (transposeB) temps.push(bPlain);
 
   const out = backend.makeOutput([batch, m, n], 'float32');
-  const call = cBatchMatMul(backend);
-  const aData = backend.dataIdMap.get(aPlain.dataId);
-  const bData = backend.dataIdMap.get(bPlain.dataId);
-  const outData = backend.dataIdMap.get(out.dataId);
   try {
-    if (batchB === 1) {
-      // Weights on the right: fold the left batch into rows, one [batch*M, K] x [K, N] product.
-      call(
-        aData.id,
-        shapeBytes([1, batchA * m, k]),
-        3,
-        bData.id,
-        shapeBytes([1, k, n]),
-        3,
-        false,
-        false,
-        outData.id,
-      );
-      stats.folded++;
-    } else {
-      stats.perItem++;
-      const aShape = shapeBytes([1, m, k]);
-      const bShape = shapeBytes([1, k, n]);
-      for (let i = 0; i < batch; i++) {
-        const aId = batchA === 1 ? aData.id : registerView(backend, aData, i * m * k, m * k);
-        const bId = registerView(backend, bData, i * k * n, k * n);
-        const outId = registerView(backend, outData, i * m * n, m * n);
-        try {
-          call(aId, aShape, 3, bId, bShape, 3, false, false, outId);
-        } finally {
-          // Disposing a view id drops only the backend's bookkeeping (and the XNNPACK operator cached
-          // on it); the heap memory belongs to the real tensor.
-          if (aId !== aData.id) backend.wasm.tfjs.disposeData(aId);
-          backend.wasm.tfjs.disposeData(bId);
-          backend.wasm.tfjs.disposeData(outId);
-        }
-      }
-    }
+    xnnpackBatchMatMul(backend, aPlain, bPlain, out, { batch, batchA, batchB, m, k, n });
   } finally {
     for (const t of temps) backend.disposeData(t.dataId);
   }
   return { dataId: out.dataId, shape: outShape, dtype: 'float32' };
+}
+
+/** M, K and N of `op(a) x op(b)`, the K that `b` brings, and each operand's batch (leading dims). */
+function productDims(
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+): { m: number; k: number; kB: number; n: number; batchA: number; batchB: number } {
+  const aRank = a.shape.length;
+  const bRank = b.shape.length;
+  return {
+    m: transposeA ? a.shape[aRank - 1]! : a.shape[aRank - 2]!,
+    k: transposeA ? a.shape[aRank - 2]! : a.shape[aRank - 1]!,
+    kB: transposeB ? b.shape[bRank - 1]! : b.shape[bRank - 2]!,
+    n: transposeB ? b.shape[bRank - 2]! : b.shape[bRank - 1]!,
+    batchA: product(a.shape.slice(0, -2)),
+    batchB: product(b.shape.slice(0, -2)),
+  };
+}
+
+/**
+ * `a x b` into `out` (`[batch, M, N]`) through XNNPACK, both operands untransposed: one call with the
+ * left batch folded into rows when `b` has batch 1, else one call per batch item on views.
+ */
+function xnnpackBatchMatMul(
+  backend: WasmBackendInternals,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  out: tf.TensorInfo,
+  d: { batch: number; batchA: number; batchB: number; m: number; k: number; n: number },
+): void {
+  const { batch, batchA, batchB, m, k, n } = d;
+  const call = cBatchMatMul(backend);
+  const aData = backend.dataIdMap.get(a.dataId);
+  const bData = backend.dataIdMap.get(b.dataId);
+  const outData = backend.dataIdMap.get(out.dataId);
+  if (batchB === 1) {
+    // Weights on the right: fold the left batch into rows, one [batch*M, K] x [K, N] product.
+    call(
+      aData.id,
+      shapeBytes([1, batchA * m, k]),
+      3,
+      bData.id,
+      shapeBytes([1, k, n]),
+      3,
+      false,
+      false,
+      outData.id,
+    );
+    stats.folded++;
+    return;
+  }
+  stats.perItem++;
+  const aShape = shapeBytes([1, m, k]);
+  const bShape = shapeBytes([1, k, n]);
+  for (let i = 0; i < batch; i++) {
+    const aId = batchA === 1 ? aData.id : registerView(backend, aData, i * m * k, m * k);
+    const bId = registerView(backend, bData, i * k * n, k * n);
+    const outId = registerView(backend, outData, i * m * n, m * n);
+    try {
+      call(aId, aShape, 3, bId, bShape, 3, false, false, outId);
+    } finally {
+      // Disposing a view id drops only the backend's bookkeeping (and the XNNPACK operator cached
+      // on it); the heap memory belongs to the real tensor.
+      if (aId !== aData.id) backend.wasm.tfjs.disposeData(aId);
+      backend.wasm.tfjs.disposeData(bId);
+      backend.wasm.tfjs.disposeData(outId);
+    }
+  }
 }
 
 /**

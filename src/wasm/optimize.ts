@@ -19,6 +19,7 @@ import {
   MAX_WASM_THREADS,
   prepareWasmThreads,
   type WasmBackendPackage,
+  type WasmThreadsPlan,
   wasmThreadsInUse,
 } from './threads.js';
 
@@ -97,26 +98,67 @@ export async function initWasmBackendOptimized(
   const log = options.log ?? (() => {});
   const notes: string[] = [];
   const wanted = requestedThreads(options.threads);
-  const alreadyUp = initialisedWasmBackend() !== undefined;
-  const running = wasmThreadsInUse().threads;
-  const plan = alreadyUp
-    ? {
-        enabled: false,
-        requested: wanted ?? running,
-        // Only worth a note when the running pool is smaller than asked for.
-        reason:
-          running < Math.min(wanted ?? os.cpus().length, MAX_WASM_THREADS)
-            ? `the wasm backend was already initialised with ${running} thread(s); its thread count is fixed`
-            : undefined,
-      }
-    : prepareWasmThreads(wasmPackage, wanted);
+  const plan = threadsPlan(wasmPackage, wanted);
   if (!plan.enabled && (wanted ?? 2) > 1 && plan.reason) notes.push(`wasm threads: ${plan.reason}`);
 
+  const initError = await runInit(plan.enabled, init, beforeInit);
+  const threadReport = finishWasmThreads(initError);
+  if (threadReport.reason) notes.push(`wasm threads: ${threadReport.reason}`);
+  if (initError !== undefined) {
+    if (!plan.enabled) throw initError;
+    log(`mrn: threaded wasm failed to start, retrying with one thread: ${String(initError)}`);
+    await init();
+  }
+
+  const { batchMatMul, backward } = registerKernels(options, notes);
+  const inUse = wasmThreadsInUse();
+  const report: OptimizeWasmReport = {
+    batchMatMul,
+    backward,
+    threads: Math.max(1, inUse.threads),
+    requestedThreads: plan.enabled ? plan.requested : (wanted ?? plan.requested),
+    runningWorkers: inUse.runningWorkers,
+    notes,
+  };
+  log(
+    `mrn: wasm optimised: BatchMatMul ${batchMatMul ? 'via XNNPACK' : 'stock'}, ` +
+      `${report.threads} thread(s)${notes.length ? ` (${notes.join('; ')})` : ''}`,
+  );
+  return report;
+}
+
+/**
+ * The threads plan: {@link prepareWasmThreads}'s, or, when the backend is already up (its thread
+ * count fixed), none, with a reason only when the running pool is smaller than asked for.
+ */
+function threadsPlan(wasmPackage: WasmBackendPackage, wanted: number | undefined): WasmThreadsPlan {
+  const alreadyUp = initialisedWasmBackend() !== undefined;
+  const running = wasmThreadsInUse().threads;
+  if (!alreadyUp) return prepareWasmThreads(wasmPackage, wanted);
+  return {
+    enabled: false,
+    requested: wanted ?? running,
+    reason:
+      running < Math.min(wanted ?? os.cpus().length, MAX_WASM_THREADS)
+        ? `the wasm backend was already initialised with ${running} thread(s); its thread count is fixed`
+        : undefined,
+  };
+}
+
+/**
+ * Runs `beforeInit` and `init`, the latter under {@link THREADED_INIT_TIMEOUT_MS} when threaded.
+ * Returns the error either threw (undefined when none), for the caller to retry or rethrow.
+ */
+async function runInit(
+  threaded: boolean,
+  init: WasmInit,
+  beforeInit: (() => void | Promise<void>) | undefined,
+): Promise<unknown> {
   let initError: unknown;
   let timer: NodeJS.Timeout | undefined;
   try {
     if (beforeInit) await beforeInit();
-    if (plan.enabled) {
+    if (threaded) {
       // A worker that never reports "loaded" would leave the init pending forever; give up on
       // threads instead (a later setBackend supersedes the pending init).
       const timeout = new Promise<never>((_, reject) => {
@@ -135,14 +177,14 @@ export async function initWasmBackendOptimized(
   } finally {
     if (timer) clearTimeout(timer);
   }
-  const threadReport = finishWasmThreads(initError);
-  if (threadReport.reason) notes.push(`wasm threads: ${threadReport.reason}`);
-  if (initError !== undefined) {
-    if (!plan.enabled) throw initError;
-    log(`mrn: threaded wasm failed to start, retrying with one thread: ${String(initError)}`);
-    await init();
-  }
+  return initError;
+}
 
+/** Registers the fast `BatchMatMul` and the backward kernels as the options say, noting what failed. */
+function registerKernels(
+  options: OptimizeWasmOptions,
+  notes: string[],
+): Pick<OptimizeWasmReport, 'batchMatMul' | 'backward'> {
   let batchMatMul = false;
   const bmm = options.batchMatMul ?? true;
   if (bmm !== false) {
@@ -154,20 +196,7 @@ export async function initWasmBackendOptimized(
     backwardOption === false
       ? { identity: false, sum: false }
       : registerWasmBackwardKernels(backwardOption === true ? {} : backwardOption);
-  const inUse = wasmThreadsInUse();
-  const report: OptimizeWasmReport = {
-    batchMatMul,
-    backward,
-    threads: Math.max(1, inUse.threads),
-    requestedThreads: plan.enabled ? plan.requested : (wanted ?? plan.requested),
-    runningWorkers: inUse.runningWorkers,
-    notes,
-  };
-  log(
-    `mrn: wasm optimised: BatchMatMul ${batchMatMul ? 'via XNNPACK' : 'stock'}, ` +
-      `${report.threads} thread(s)${notes.length ? ` (${notes.join('; ')})` : ''}`,
-  );
-  return report;
+  return { batchMatMul, backward };
 }
 
 /**

@@ -113,32 +113,71 @@ function clampThreads(requested: number | undefined): number {
  */
 export function prepareWasmThreads(wasmPackage: WasmBackendPackage, threads?: number): WasmThreadsPlan {
   const requested = clampThreads(threads);
-  const refuse = (reason: string): WasmThreadsPlan => ({ enabled: false, requested: 1, reason });
-  if (active) return refuse('a threading patch is already in progress');
-  if (requested < 2) return refuse(`${requested} thread requested`);
-  if (wasmPackage.version_wasm !== THREADED_WASM_BACKEND_VERSION) {
-    return refuse(
-      `tfjs-backend-wasm ${wasmPackage.version_wasm} is not the version the threading patch supports ` +
-        `(${THREADED_WASM_BACKEND_VERSION})`,
-    );
-  }
-  if (initialisedWasmBackend()) {
-    return refuse('the wasm backend was already initialised single-threaded');
-  }
-  if (typeof SharedArrayBuffer === 'undefined' || typeof globalThis.Blob !== 'function') {
-    return refuse('this runtime lacks SharedArrayBuffer or Blob');
-  }
+  const reason = refusalReason(wasmPackage, requested);
+  if (reason !== undefined) return { enabled: false, requested: 1, reason };
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-wasm-threads-'));
-  const mainPath = path.join(dir, 'tfjs-backend-wasm-threaded-simd.cjs');
-  const workerPath = path.join(dir, 'tfjs-backend-wasm-threaded-simd.worker.cjs');
-  const scriptsServed = { main: false, worker: false };
-
   const OriginalBlob = globalThis.Blob;
   const originalCreateObjectURL = URL.createObjectURL;
   const originalCpus = os.cpus;
   const env = tf.env();
   const originalFlag = env.getFlags().WASM_HAS_MULTITHREAD_SUPPORT;
+  const server = scriptServer(dir, OriginalBlob, originalCreateObjectURL);
+
+  // Both scripts are built inside the backend's init, which runs while these patches are in place.
+  globalThis.Blob = server.Blob;
+  URL.createObjectURL = server.createObjectURL;
+  os.cpus = inflatedCpus(originalCpus, requested * 2);
+  env.set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  wasmPackage.setThreadsCount(requested);
+
+  const plan: WasmThreadsPlan = { enabled: true, requested };
+  active = {
+    dir,
+    plan,
+    scriptsServed: server.served,
+    restore: (keepThreadFlag: boolean) => {
+      globalThis.Blob = OriginalBlob;
+      URL.createObjectURL = originalCreateObjectURL;
+      os.cpus = originalCpus;
+      // After a successful start the flag tells the truth (threads are supported); after a failure
+      // the stock answer comes back so a retry loads the single-threaded build.
+      if (!keepThreadFlag) env.set('WASM_HAS_MULTITHREAD_SUPPORT', originalFlag ?? false);
+    },
+  };
+  return plan;
+}
+
+/** Why the threaded build cannot be tried here, or undefined when it can. */
+function refusalReason(wasmPackage: WasmBackendPackage, requested: number): string | undefined {
+  if (active) return 'a threading patch is already in progress';
+  if (requested < 2) return `${requested} thread requested`;
+  if (wasmPackage.version_wasm !== THREADED_WASM_BACKEND_VERSION) {
+    return (
+      `tfjs-backend-wasm ${wasmPackage.version_wasm} is not the version the threading patch supports ` +
+      `(${THREADED_WASM_BACKEND_VERSION})`
+    );
+  }
+  if (initialisedWasmBackend()) return 'the wasm backend was already initialised single-threaded';
+  if (typeof SharedArrayBuffer === 'undefined' || typeof globalThis.Blob !== 'function') {
+    return 'this runtime lacks SharedArrayBuffer or Blob';
+  }
+  return undefined;
+}
+
+/**
+ * A `Blob` that records the text of string blobs and a `URL.createObjectURL` that serves the
+ * backend's two scripts (module factory, worker script) from files in `dir` instead of `blob:` URLs;
+ * `served` says which were written.
+ */
+function scriptServer(
+  dir: string,
+  OriginalBlob: typeof Blob,
+  originalCreateObjectURL: typeof URL.createObjectURL,
+): { Blob: typeof Blob; createObjectURL: (obj: Blob) => string; served: ActivePatch['scriptsServed'] } {
+  const mainPath = path.join(dir, 'tfjs-backend-wasm-threaded-simd.cjs');
+  const workerPath = path.join(dir, 'tfjs-backend-wasm-threaded-simd.worker.cjs');
+  const served = { main: false, worker: false };
   const blobTexts = new WeakMap<object, string>();
 
   class RecordingBlob extends OriginalBlob {
@@ -152,7 +191,7 @@ export function prepareWasmThreads(wasmPackage: WasmBackendPackage, threads?: nu
       // its file must exist before any worker starts.
       if (text.startsWith(MAIN_SCRIPT_HEAD)) {
         fs.writeFileSync(mainPath, FACTORY_PRELUDE + text);
-        scriptsServed.main = true;
+        served.main = true;
       }
     }
   }
@@ -168,17 +207,17 @@ export function prepareWasmThreads(wasmPackage: WasmBackendPackage, threads?: nu
         `\n;URL.createObjectURL = function () { return ${JSON.stringify(mainPath)}; };` +
         'URL.revokeObjectURL = function () {};\n';
       fs.writeFileSync(workerPath, text + tail);
-      scriptsServed.worker = true;
+      served.worker = true;
       return workerPath;
     }
     return originalCreateObjectURL.call(URL, obj);
   };
+  return { Blob: RecordingBlob as typeof Blob, createObjectURL, served };
+}
 
-  // Both scripts are built inside the backend's init, which runs while these patches are in place.
-  globalThis.Blob = RecordingBlob as typeof Blob;
-  URL.createObjectURL = createObjectURL;
-  const fakeCores = requested * 2;
-  os.cpus = () => {
+/** An `os.cpus` that reports at least `fakeCores` cores (copies of the first), lifting the half-the-cores cap. */
+function inflatedCpus(originalCpus: typeof os.cpus, fakeCores: number): typeof os.cpus {
+  return () => {
     const real = originalCpus.call(os);
     const template = real[0] ?? {
       model: 'unknown',
@@ -187,24 +226,6 @@ export function prepareWasmThreads(wasmPackage: WasmBackendPackage, threads?: nu
     };
     return Array.from({ length: Math.max(fakeCores, real.length) }, (_, i) => real[i] ?? template);
   };
-  env.set('WASM_HAS_MULTITHREAD_SUPPORT', true);
-  wasmPackage.setThreadsCount(requested);
-
-  const plan: WasmThreadsPlan = { enabled: true, requested };
-  active = {
-    dir,
-    plan,
-    scriptsServed,
-    restore: (keepThreadFlag: boolean) => {
-      globalThis.Blob = OriginalBlob;
-      URL.createObjectURL = originalCreateObjectURL;
-      os.cpus = originalCpus;
-      // After a successful start the flag tells the truth (threads are supported); after a failure
-      // the stock answer comes back so a retry loads the single-threaded build.
-      if (!keepThreadFlag) env.set('WASM_HAS_MULTITHREAD_SUPPORT', originalFlag ?? false);
-    },
-  };
-  return plan;
 }
 
 /**

@@ -4,13 +4,7 @@
  */
 
 import path from 'node:path';
-import {
-  crossValidate,
-  loadMrn,
-  loadPdcadCases,
-  type MrnCasePrediction,
-  type CrossValidationReport,
-} from 'mrn';
+import { trainMrn, loadMrn, loadPdcadCases, type MrnCasePrediction, type CrossValidationReport } from 'mrn';
 import { buildLabBackbone, loadLabBackbone, saveLabBackbone } from './backbone.js';
 import { LAB_ROIS } from './thalamus-roi.js';
 
@@ -55,7 +49,7 @@ export async function trainLabModel(o: LabTrainOptions): Promise<LabTrainResult>
   // Train on the reloaded copy: the same object a later process will load.
   const backbone = await loadLabBackbone(backboneDir);
   try {
-    const run = await crossValidate(
+    const run = await trainMrn(
       cases,
       o.folds ?? 2,
       {
