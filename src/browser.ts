@@ -51,10 +51,18 @@ export * from './preprocess/roi-crop.js';
 export * from './preprocess/roi-slices.js';
 export * from './preprocess/roi-normalize.js';
 export * from './preprocess/augment/index.js';
-// PDCAD conventions (reading case folders, preprocessCase and the ROI cache need Node)
+// PDCAD conventions (reading case folders, preprocessCase and the ROI cache need Node; a case's
+// volumes in memory are preprocessed by preprocessVolumes)
 export { PDCAD_FILE_ROLES, type PdcadFileRole } from './pdcad/pdcad-case.js';
 export { parsePdcadLabels, type PdcadLabelProblem } from './pdcad/labels-csv.js';
-export { resolvePreprocessOptions, type PreprocessOptions } from './pdcad/preprocess-case.js';
+export {
+  preprocessVolumes,
+  resolvePreprocessOptions,
+  type CaseRoi,
+  type CaseVolumesInput,
+  type PreprocessedCase,
+  type PreprocessOptions,
+} from './pdcad/preprocess-case.js';
 
 // Synthetic cases (in memory; makeSyntheticCohort writes folders, Node only) and the classical baseline
 export {

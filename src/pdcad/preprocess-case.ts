@@ -93,11 +93,44 @@ export function resolvePreprocessOptions(options: PreprocessOptions = {}): Requi
   };
 }
 
+/** A case's volumes in memory, as read (any orientation): the PDCAD roles the ROIs need. */
+export interface CaseVolumesInput {
+  /** Case id (named in errors). */
+  id: string;
+  /** 1 = PD, 0 = HC, `undefined` when unknown. */
+  label?: number;
+  /**
+   * The volumes by role ({@link PDCAD_FILE_ROLES}): the image and mask of every image the ROIs use
+   * (all four for {@link MRN_ROIS}); `QSM_mask` also when the NM mask may lack the SN
+   * ({@link PreprocessOptions.nmMaskFromQsm}). A volume's `name` is reported as the file in errors.
+   */
+  volumes: Partial<Record<PdcadFileRole, Volume>>;
+}
+
+/** The roles {@link preprocessVolumes} always needs for these (resolved) options: each used image and its mask. */
+function requiredRoles(o: Required<PreprocessOptions>): PdcadFileRole[] {
+  const needs = [...new Set(o.rois.map((r) => r.image))];
+  return needs.flatMap((img) => [img, `${img}_mask` as const]);
+}
+
+/** True when the NM mask holds none of the NM ROIs' labels, so the QSM mask's SN stands in for it. */
+function nmMaskLacksSn(nmMask: Volume, o: Required<PreprocessOptions>): boolean {
+  const nmLabels = new Set(o.rois.filter((r) => r.image === 'NM').flatMap((r) => r.labels));
+  const m = nmMask.data.data;
+  for (let p = 0; p < m.length; p++) if (m[p] !== 0 && nmLabels.has(Math.round(m[p]!))) return false;
+  return true;
+}
+
+/** Rethrows an `MrnError` with the case id and `file`; anything else unchanged. */
+function inCase(e: unknown, caseId: string, file: string | undefined): never {
+  if (e instanceof MrnError) throw new MrnError(e.code, e.message, { caseId, file, cause: e });
+  throw e;
+}
+
 /**
- * Reads a validated case and turns it into ROI tensors: reorient all four volumes to canonical RAS+,
- * find the NM reference (crus cerebri), then per ROI crop ({@link cropRoi}), normalise and slice
- * ({@link roiToSlices}). Deterministic: the same files and options give the same bytes, which is what
- * the ROI cache relies on.
+ * Reads a validated case and turns it into ROI tensors: reads the volumes the ROIs need, then
+ * {@link preprocessVolumes}. Deterministic: the same files and options give the same bytes, which is
+ * what the ROI cache relies on.
  *
  * @throws MrnError from reading (`E_NIFTI_*`, `E_FILE_NOT_FOUND`), `E_GRID_MISMATCH`,
  *   `E_LABEL_MISSING` (an ROI with no label at all), with the case id.
@@ -107,49 +140,75 @@ export async function preprocessCase(
   options: PreprocessOptions = {},
 ): Promise<PreprocessedCase> {
   const o = resolvePreprocessOptions(options);
-  const needs = new Set(o.rois.map((r) => r.image));
   const read = async (role: PdcadFileRole) => {
     try {
-      return reorientToCanonical(await readNifti(c.files[role]));
+      return await readNifti(c.files[role]);
     } catch (e) {
-      if (e instanceof MrnError)
-        throw new MrnError(e.code, e.message, { caseId: c.id, file: c.files[role], cause: e });
-      throw e;
+      return inCase(e, c.id, c.files[role]);
+    }
+  };
+  const volumes: Partial<Record<PdcadFileRole, Volume>> = {};
+  for (const role of requiredRoles(o)) volumes[role] = await read(role);
+  // The QSM mask is read only when the NM mask's SN is missing and it must stand in.
+  if (volumes.NM_mask && o.nmMaskFromQsm && !volumes.QSM_mask && nmMaskLacksSn(volumes.NM_mask, o))
+    volumes.QSM_mask = await read('QSM_mask');
+  return preprocessVolumes({ id: c.id, label: c.label, volumes }, o);
+}
+
+/**
+ * Turns a case's volumes (in memory, as decoded: {@link decodeNifti} in a browser, {@link readNifti}
+ * in Node) into ROI tensors: reorient all of them to canonical RAS+, find the NM reference (crus
+ * cerebri), then per ROI crop ({@link cropRoi}), normalise and slice ({@link roiToSlices}). Pure and
+ * deterministic; {@link preprocessCase} is this after reading the files, so both give the same bytes.
+ *
+ * @throws MrnError `E_INVALID_ARGUMENT` when a needed volume is missing, `E_GRID_MISMATCH`,
+ *   `E_LABEL_MISSING` (an ROI with no label at all), with the case id and the volume's name as file.
+ *
+ * @example
+ * ```ts
+ * const volumes = Object.fromEntries(PDCAD_FILE_ROLES.map((r) => [r, decodeNifti(bytes[r], { name: r })]));
+ * const pre = preprocessVolumes({ id: 'case1', volumes }, { size: 224 });
+ * ```
+ */
+export function preprocessVolumes(c: CaseVolumesInput, options: PreprocessOptions = {}): PreprocessedCase {
+  const o = resolvePreprocessOptions(options);
+  const canonical = (role: PdcadFileRole): Volume => {
+    const v = c.volumes[role];
+    if (!v)
+      throw new MrnError('E_INVALID_ARGUMENT', `preprocessVolumes: the case lacks its ${role} volume`, {
+        caseId: c.id,
+      });
+    try {
+      return reorientToCanonical(v);
+    } catch (e) {
+      return inCase(e, c.id, v.name);
     }
   };
   const images: Partial<Record<'QSM' | 'NM', { image: Volume; mask: Volume }>> = {};
-  for (const img of needs) images[img] = { image: await read(img), mask: await read(`${img}_mask`) };
+  for (const img of new Set(o.rois.map((r) => r.image)))
+    images[img] = { image: canonical(img), mask: canonical(`${img}_mask`) };
   let nmMaskFromQsm: boolean | undefined;
-  if (images.NM && o.nmMaskFromQsm) {
-    const nmLabels = new Set(o.rois.filter((r) => r.image === 'NM').flatMap((r) => r.labels));
-    const nmMask = images.NM.mask.data.data;
-    let found = false;
-    for (let p = 0; p < nmMask.length && !found; p++)
-      if (nmMask[p] !== 0 && nmLabels.has(Math.round(nmMask[p]!))) found = true;
-    if (!found) {
-      const qsmMask = images.QSM?.mask ?? (await read('QSM_mask'));
-      checkSameGrid(qsmMask, images.NM.mask);
-      const map = new Map(PDCAD_QSM_SN_TO_NM);
-      const q = qsmMask.data.data;
-      const out = new Uint8Array(q.length);
-      for (let p = 0; p < q.length; p++) if (q[p] !== 0) out[p] = map.get(Math.round(q[p]!)) ?? 0;
-      images.NM.mask = createVolume(
-        out,
-        qsmMask.shape,
-        images.NM.mask.affine,
-        `${c.files.QSM_mask} (SN as NM mask)`,
-      );
-      nmMaskFromQsm = true;
-    }
+  if (images.NM && o.nmMaskFromQsm && nmMaskLacksSn(images.NM.mask, o)) {
+    const qsmMask = images.QSM?.mask ?? canonical('QSM_mask');
+    checkSameGrid(qsmMask, images.NM.mask);
+    const map = new Map(PDCAD_QSM_SN_TO_NM);
+    const q = qsmMask.data.data;
+    const out = new Uint8Array(q.length);
+    for (let p = 0; p < q.length; p++) if (q[p] !== 0) out[p] = map.get(Math.round(q[p]!)) ?? 0;
+    images.NM.mask = createVolume(
+      out,
+      qsmMask.shape,
+      images.NM.mask.affine,
+      `${qsmMask.name} (SN as NM mask)`,
+    );
+    nmMaskFromQsm = true;
   }
   let ref: NmReference | undefined;
   if (images.NM && o.intensity === 'physical') {
     try {
       ref = nmReference(images.NM.image, images.NM.mask, o.nm);
     } catch (e) {
-      if (e instanceof MrnError)
-        throw new MrnError(e.code, e.message, { caseId: c.id, file: c.files.NM, cause: e });
-      throw e;
+      inCase(e, c.id, images.NM.image.name);
     }
   }
   const rois: CaseRoi[] = [];
