@@ -113,6 +113,7 @@ export {
 export { interpolatePositionEmbedding, type PositionInterpolation } from './layers/vit/position-embedding.js';
 export * from './layers/vit/vit-config.js';
 export * from './layers/vit/vision-transformer.js';
+export * from './layers/vit/saved-vit.js';
 // From bytes or tensors in memory ({ config, weights }); a path needs Node.
 export {
   loadDinov2,
@@ -176,3 +177,7 @@ export { encodePngRgb, pngDataUri } from './plots/png.js';
 export * from './plots/training-curves.js';
 export * from './plots/roc-plot.js';
 export * from './plots/case-explanation.js';
+
+// Prediction with a trained run's files (a dropped run folder, URLs) from volumes in memory
+export * from './predict/mrn-ensemble.js';
+export * from './predict/load-mrn-files.js';

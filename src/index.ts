@@ -85,6 +85,7 @@ export {
   type OnnxVitFeatures,
   OnnxVitEncoder,
 } from './layers/vit/index.js';
+export { decodeSavedVit, type SavedVitManifest } from './layers/vit/saved-vit.js';
 export {
   type MrnLayerArgs,
   type WeightInit,
@@ -201,3 +202,5 @@ export {
 export * from './train/run.js';
 export * from './train/enough-cases.js';
 export * from './predict/load-mrn.js';
+export * from './predict/mrn-ensemble.js';
+export * from './predict/load-mrn-files.js';

@@ -5,62 +5,25 @@
  * was trained on (sha256 of its weights); a mismatch is refused, never silently used.
  */
 
-import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import type { RoiSample } from '../preprocess/augment/sample.js';
-import { writeNifti } from '../io/nifti-writer.js';
 import { type PdcadCase, type PdcadFileRole, PDCAD_FILE_ROLES } from '../pdcad/pdcad-case.js';
-import { preprocessCase, type PreprocessedCase, type PreprocessOptions } from '../pdcad/preprocess-case.js';
-import type { Volume } from '../preprocess/volume.js';
+import { preprocessCase, type PreprocessOptions } from '../pdcad/preprocess-case.js';
 import { MrnError } from '../errors.js';
 import { MultiRoiNet } from '../layers/multi-roi-net.js';
-import { SliceEncoder } from '../layers/slice-encoder.js';
-import type { MrnBatch, RoiFeatureInput } from '../layers/types.js';
 import type { ResolvedBackbone } from '../train/backbone.js';
 import { type CheckpointBackbone, readCheckpointMeta } from '../train/checkpoint.js';
 import type { EnsembleManifest } from '../train/run.js';
+import {
+  type CaseVolumes,
+  createMrnEnsemble,
+  type MrnCasePrediction,
+  type MrnEnsemble,
+} from './mrn-ensemble.js';
 import { loadRecordedBackbone } from './recorded-backbone.js';
-
-/** A case given as its four volumes (co-registered, as read by {@link readNifti}). */
-export type CaseVolumes = Record<PdcadFileRole, Volume>;
 
 /** A case to predict: its folder, a case record, or its volumes. */
 export type CaseInput = string | Pick<PdcadCase, 'id' | 'files'> | { id?: string; volumes: CaseVolumes };
-
-/** Per-ROI details of a prediction, for explanations. */
-export interface RoiPredictionDetail {
-  roiId: string;
-  /** The preprocessed slices `[D, S, S]` the model saw. */
-  slices: Float32Array;
-  depth: number;
-  size: number;
-  valid: Uint8Array;
-  /** The reference masks from the case's mask files `[D, S, S]`. */
-  masks: Int32Array;
-  /** Aux-head classes `[D, S, S]` (argmax of the ensemble's mean probabilities). */
-  predicted: Int32Array;
-  /** Class names (1..) of the ROI. */
-  classNames: string[];
-}
-
-/** One case's prediction. */
-export interface MrnCasePrediction {
-  caseId: string;
-  /** Probability of PD (mean over the ensemble members). */
-  probPd: number;
-  /** 1 = PD, 0 = HC (`probPd >= 0.5`). */
-  pred: 0 | 1;
-  /** Per ROI: slice attention weights (mean over members). */
-  sliceAttention: Record<string, number[]>;
-  /** Attention of the patient fusion over ROIs (mean over members), when the model has it. */
-  roiAttention?: Record<string, number>;
-  /** Each member's PD probability. */
-  memberProbs: number[];
-  /** With `explain: true`: slices, masks and aux segmentation per ROI. */
-  details?: RoiPredictionDetail[];
-}
 
 /** A loaded model (ensemble) ready to predict. */
 export interface MrnPredictor {
@@ -184,31 +147,28 @@ function resolveMembers(dir: string): {
   };
 }
 
-async function casePreprocessed(input: CaseInput, prep: PreprocessOptions): Promise<PreprocessedCase> {
+/** Predicts a case given by folder, case record or volumes (see {@link CaseInput}). */
+async function predictInput(
+  ensemble: MrnEnsemble,
+  input: CaseInput,
+  opts: { explain?: boolean },
+): Promise<MrnCasePrediction> {
   if (typeof input === 'string') {
     const id = path.basename(path.resolve(input));
-    return preprocessCase({ id, label: undefined, files: findCaseFiles(input) }, prep);
+    const pre = await preprocessCase(
+      { id, label: undefined, files: findCaseFiles(input) },
+      ensemble.preprocessing,
+    );
+    return ensemble.predictPreprocessed(pre, opts);
   }
-  if ('files' in input) return preprocessCase({ id: input.id, label: undefined, files: input.files }, prep);
-  // Volumes in memory: preprocessCase reads files, so write them to a private temporary folder.
-  const id = input.id ?? 'case';
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-case-'));
-  try {
-    const files = {} as Record<PdcadFileRole, string>;
-    for (const role of PDCAD_FILE_ROLES) {
-      const v = input.volumes[role];
-      if (!v) throw new MrnError('E_INVALID_ARGUMENT', `predictCase: volumes lack ${role}`, { caseId: id });
-      files[role] = path.join(tmp, `${role}.nii`);
-      await writeNifti(
-        v,
-        files[role],
-        role.endsWith('mask') ? { datatype: 'uint8' } : { datatype: 'float32' },
-      );
-    }
-    return await preprocessCase({ id, label: undefined, files }, prep);
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+  if ('files' in input) {
+    const pre = await preprocessCase(
+      { id: input.id, label: undefined, files: input.files },
+      ensemble.preprocessing,
+    );
+    return ensemble.predictPreprocessed(pre, opts);
   }
+  return ensemble.predictVolumes(input, opts);
 }
 
 /**
@@ -236,31 +196,20 @@ export async function loadMrn(dir: string, options: LoadMrnOptions = {}): Promis
     resolved.dispose();
     throw error;
   }
-  const encoder = new SliceEncoder({ name: 'predict_slice_encoder', backbone: resolved.backbone });
-  if (encoder.backbone.embedDim !== models[0]!.config.backboneDim) {
-    models.forEach((m) => m.dispose());
-    resolved.dispose();
-    throw new MrnError(
-      'E_CHECKPOINT',
-      `backbone width ${encoder.backbone.embedDim} does not match the model's ${models[0]!.config.backboneDim}`,
-    );
-  }
-  const ensemble: Ensemble = {
+  const ensemble = createMrnEnsemble({
     models,
-    encoder,
-    prep: preprocessing as PreprocessOptions & { variants?: number },
-    roiIds: models[0]!.roiIds,
-  };
+    backbone: resolved.backbone,
+    recorded,
+    preprocessing: preprocessing as PreprocessOptions & { variants?: number },
+    disposeBackbone: () => resolved.dispose(),
+  });
   return {
-    members: models.length,
+    members: ensemble.members,
     backbone: recorded,
-    preprocessing: ensemble.prep,
+    preprocessing: ensemble.preprocessing,
     roiIds: ensemble.roiIds,
-    predictCase: (input, opts = {}) => predictWithEnsemble(ensemble, input, opts),
-    dispose: () => {
-      models.forEach((m) => m.dispose());
-      resolved.dispose();
-    },
+    predictCase: (input, opts = {}) => predictInput(ensemble, input, opts),
+    dispose: () => ensemble.dispose(),
   };
 }
 
@@ -282,147 +231,4 @@ async function loadMembers(members: readonly string[], recorded: CheckpointBackb
     throw error;
   }
   return models;
-}
-
-/** A loaded ensemble: its members, the encoder running the backbone, the preprocessing of training. */
-interface Ensemble {
-  models: MultiRoiNet[];
-  encoder: SliceEncoder;
-  prep: PreprocessOptions & { variants?: number };
-  /** ROI ids in model order. */
-  roiIds: string[];
-}
-
-/** One member's reading of a case. */
-interface MemberReading {
-  prob: number;
-  att: Record<string, number[]>;
-  roiAtt?: Record<string, number>;
-}
-
-/**
- * Predicts one case with every member: preprocess, encode each ROI's slices with the backbone, run
- * the members and average their PD probabilities and attention weights; with `explain`, also the
- * members' mean aux segmentation at slice resolution.
- */
-async function predictWithEnsemble(
-  ensemble: Ensemble,
-  input: CaseInput,
-  opts: { explain?: boolean },
-): Promise<MrnCasePrediction> {
-  const { models, roiIds, prep } = ensemble;
-  const pre = await casePreprocessed(input, prep);
-  const owned: tf.Tensor[] = [];
-  // Per ROI: the sum over members of the aux head's class probabilities (explanations only).
-  const segSum: Record<string, tf.Tensor> = {};
-  try {
-    const batch = await encodeCase(pre, ensemble.encoder, owned);
-    const readings = models.map((model) =>
-      readMember(model, batch, roiIds, opts.explain ? segSum : undefined),
-    );
-    const n = models.length;
-    const probs = readings.map((r) => r.prob);
-    const att = readings.map((r) => r.att);
-    const roiAtt = readings.flatMap((r) => (r.roiAtt ? [r.roiAtt] : []));
-    const probPd = probs.reduce((a, b) => a + b, 0) / n;
-    const sliceAttention = Object.fromEntries(
-      roiIds.map((id) => [id, att[0]![id]!.map((_, d) => att.reduce((s, a) => s + a[id]![d]!, 0) / n)]),
-    );
-    const roiAttention = roiAtt.length
-      ? Object.fromEntries(roiIds.map((id) => [id, roiAtt.reduce((s, a) => s + a[id]!, 0) / n]))
-      : undefined;
-    const details = opts.explain ? explanationDetails(pre, segSum, prep) : undefined;
-    return {
-      caseId: pre.caseId,
-      probPd,
-      pred: probPd >= 0.5 ? 1 : 0,
-      sliceAttention,
-      roiAttention,
-      memberProbs: probs,
-      details,
-    };
-  } finally {
-    tf.dispose(Object.values(segSum));
-    tf.dispose(owned);
-  }
-}
-
-/** The backbone's features of each ROI's slices, as a one-case batch; every tensor made goes to `owned`. */
-async function encodeCase(
-  pre: PreprocessedCase,
-  encoder: SliceEncoder,
-  owned: tf.Tensor[],
-): Promise<MrnBatch> {
-  const rois: Record<string, RoiFeatureInput> = {};
-  for (const roi of pre.rois) {
-    const s: RoiSample = roi;
-    const slices = tf.tensor5d(s.slices, [1, s.depth, s.size, s.size, 1]);
-    const valid = tf.tensor2d(Float32Array.from(s.valid), [1, s.depth]);
-    owned.push(slices, valid);
-    const f = await encoder.encode(slices, { valid });
-    owned.push(f.patch, f.cls);
-    rois[roi.roiId] = { patch: f.patch, cls: f.cls, valid };
-  }
-  return { rois };
-}
-
-/**
- * One member's PD probability and attention weights; with `segSum`, its aux class probabilities
- * (at slice resolution, whatever resolution the model trained at) are added there.
- */
-function readMember(
-  model: MultiRoiNet,
-  batch: MrnBatch,
-  roiIds: readonly string[],
-  segSum: Record<string, tf.Tensor> | undefined,
-): MemberReading {
-  const read = tf.tidy(() => {
-    const o = model.apply(batch, { training: false, segResolution: segSum ? 'full' : undefined });
-    if (segSum) {
-      for (const id of o.roiIds) {
-        const p = tf.softmax(o.segLogits[id]!);
-        const prev = segSum[id];
-        segSum[id] = tf.keep(prev ? tf.add(prev, p) : p);
-        if (prev) prev.dispose();
-      }
-    }
-    return {
-      prob: tf.softmax(o.logits).slice([0, 1], [1, 1]).reshape([1]),
-      att: o.roiIds.map((id) => o.sliceAttention[id]!.reshape([-1])),
-      roiAtt: o.roiAttention?.reshape([-1]),
-    };
-  });
-  const reading: MemberReading = {
-    prob: read.prob.dataSync()[0]!,
-    att: Object.fromEntries(roiIds.map((id, k) => [id, Array.from(read.att[k]!.dataSync())])),
-    roiAtt: read.roiAtt
-      ? Object.fromEntries(roiIds.map((id, k) => [id, read.roiAtt!.dataSync()[k]!]))
-      : undefined,
-  };
-  tf.dispose([read.prob, ...read.att, ...(read.roiAtt ? [read.roiAtt] : [])]);
-  return reading;
-}
-
-/** Per ROI: the slices, true masks and the ensemble's predicted classes (argmax of the summed maps). */
-function explanationDetails(
-  pre: PreprocessedCase,
-  segSum: Record<string, tf.Tensor>,
-  prep: PreprocessOptions,
-): RoiPredictionDetail[] {
-  return pre.rois.map((roi) => {
-    const cls = tf.tidy(() => tf.argMax(segSum[roi.roiId]!, -1).reshape([-1]));
-    const predicted = Int32Array.from(cls.dataSync());
-    cls.dispose();
-    const def = (prep.rois ?? []).find((r) => r.id === roi.roiId);
-    return {
-      roiId: roi.roiId,
-      slices: roi.slices,
-      depth: roi.depth,
-      size: roi.size,
-      valid: roi.valid,
-      masks: roi.masks,
-      predicted,
-      classNames: def ? def.classes.map((c) => c.name).slice(1) : [],
-    };
-  });
 }

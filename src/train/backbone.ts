@@ -18,6 +18,7 @@ import { MrnError } from '../errors.js';
 import type { SliceBackboneLike } from '../layers/slice-encoder.js';
 import { loadDinov2 } from '../layers/vit/load-dinov2.js';
 import { OnnxVitEncoder } from '../layers/vit/onnx-encoder.js';
+import { decodeSavedVit, type SavedVitManifest } from '../layers/vit/saved-vit.js';
 import { VisionTransformer, vitWeightShapes } from '../layers/vit/vision-transformer.js';
 import type { VitPresetName } from '../layers/vit/vit-config.js';
 import { type CheckpointBackbone, sha256File } from './checkpoint.js';
@@ -98,23 +99,8 @@ export function loadVitWeights(dir: string): VisionTransformer {
       file: dir,
     });
   }
-  const { config, specs } = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as {
-    config: VisionTransformer['vitConfig'];
-    specs: tf.io.WeightsManifestEntry[];
-  };
-  const vit = new VisionTransformer({ ...config, weightInit: 'zeros', name: 'saved_vit' });
-  vit.ensureBuilt();
-  const bytes = fs.readFileSync(binFile);
-  const map = tf.io.decodeWeights(
-    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
-    specs,
-  );
-  try {
-    for (const spec of specs) vit.assignWeight(spec.name, map[spec.name]!.dataSync() as Float32Array);
-  } finally {
-    tf.dispose(Object.values(map));
-  }
-  return vit;
+  const manifest = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as SavedVitManifest;
+  return decodeSavedVit(manifest, fs.readFileSync(binFile));
 }
 
 /**
