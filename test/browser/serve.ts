@@ -16,6 +16,8 @@ const TYPES: Record<string, string> = {
   '.js': 'text/javascript',
   '.json': 'application/json',
   '.wasm': 'application/wasm',
+  '.svg': 'image/svg+xml',
+  '.css': 'text/css',
 };
 
 /** A running server; `close` stops it. */
@@ -27,10 +29,10 @@ export interface StaticServer {
 }
 
 /**
- * Serves `routes` (exact paths for bodies, prefixes ending in `/` for folders) on 127.0.0.1. Paths
- * that leave a folder are refused.
+ * Serves `routes` (exact paths for bodies, prefixes ending in `/` for folders) on 127.0.0.1, on
+ * `port` (default: a free one). Paths that leave a folder are refused.
  */
-export async function serveStatic(routes: Record<string, Route>): Promise<StaticServer> {
+export async function serveStatic(routes: Record<string, Route>, port = 0): Promise<StaticServer> {
   const requests: string[] = [];
   const server: Server = createServer(async (req, res) => {
     const url = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
@@ -70,10 +72,13 @@ export async function serveStatic(routes: Record<string, Route>): Promise<Static
       res.end();
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const bound = (server.address() as { port: number }).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     requests,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
