@@ -157,12 +157,9 @@ async function predict(): Promise<void> {
     const volumes = {} as CaseVolumes;
     for (const [k, role] of PDCAD_FILE_ROLES.entries()) {
       await progress(`reading ${role}`, (0.2 * k) / 4);
-      const bytes = caseInput.files.get(role)!;
-      const name = bytes instanceof File ? bytes.name : `${role}.nii.gz`;
-      volumes[role as PdcadFileRole] = decodeNifti(
-        new Uint8Array(await new Response(bytes as BodyInit).arrayBuffer()),
-        { name },
-      );
+      const source = caseInput.files.get(role)!;
+      const name = source instanceof File ? source.name : `${role}.nii.gz`;
+      volumes[role as PdcadFileRole] = decodeNifti(await readBytes(source), { name });
     }
     await progress('preprocessing: reorient, crop the ROIs, normalise, slice', 0.25);
     const pre = preprocessVolumes({ id: caseInput.id, volumes }, ensemble.preprocessing);
