@@ -1,7 +1,8 @@
 /**
  * `npm run test:browser`: bundles test/browser/suite.ts, serves it with the test fixtures and the wasm
- * binaries on 127.0.0.1, runs it in headless Chromium (WebGPU on SwiftShader) and exits 1 unless
- * every check passed. Prints each check as it finishes.
+ * binaries on 127.0.0.1, runs it in headless Chromium (WebGPU on SwiftShader), then drives the
+ * examples/web page end to end (test/browser/web-page.ts), and exits 1 unless every check passed.
+ * Prints each check as it finishes.
  */
 
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { CheckResult, PageResults } from './harness.js';
 import { bundleForPage, launchChromium, pageHtml } from './chromium.js';
 import { serveStatic } from './serve.js';
+import { checkWebPage, WEB_PAGE_CHECK } from './web-page.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -44,6 +46,12 @@ async function main(): Promise<number> {
     const results = (await page.evaluate(
       () => (globalThis as { __mrnResults?: PageResults }).__mrnResults!.results,
     )) as CheckResult[];
+    // The example page, driven as a user would (its own server and tab; test/browser/web-page.ts).
+    if (!only || new RegExp(only).test(WEB_PAGE_CHECK)) {
+      const web = await checkWebPage(browser);
+      console.log(`${web.ok ? 'ok  ' : 'FAIL'} ${web.name} (${web.ms} ms): ${web.detail.split('\n')[0]}`);
+      results.push(web);
+    }
     const wasmCheck = results.find((r) => r.name.startsWith('selectBackend({ backend: "wasm" })'));
     // The page is served cross-origin isolated, so tfjs must have loaded its threaded wasm build.
     if (wasmCheck?.ok && !server.requests.includes('/wasm/tfjs-backend-wasm-threaded-simd.wasm')) {
