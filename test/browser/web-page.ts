@@ -5,6 +5,7 @@
  * predicts it on wasm, and predicts the case folder (picked) with the demo-model button (the run
  * served beside the page). Both P(PD) must equal `mrn predict`'s within 1e-4; the explanation's
  * screenshot must show the drawn figure; and the page must request nothing but its own files.
+ * `MRN_WEB_SCREENSHOT=<file.png>` saves a screenshot of the whole page.
  */
 
 import fs from 'node:fs';
@@ -145,6 +146,9 @@ export async function checkWebPage(browser: Browser): Promise<CheckResult> {
     if (shot.width < 200 || shot.height < 100) throw new Error('the explanation is too small');
     if (!(inkFraction > 0.1) || colours.size < 50)
       throw new Error('the explanation screenshot is (nearly) blank');
+    // MRN_WEB_SCREENSHOT=<file.png> keeps a screenshot of the whole page, to look at.
+    if (process.env.MRN_WEB_SCREENSHOT)
+      await page.screenshot({ path: process.env.MRN_WEB_SCREENSHOT, fullPage: true });
     if (foreign.length) throw new Error(`the page requested other hosts: ${foreign.join(', ')}`);
     await page.close();
     return { name: WEB_PAGE_CHECK, ok: true, detail: lines.join('; '), ms: Date.now() - started };
