@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../src/backend.js';
-import { readSafetensors } from '../../src/io/safetensors.js';
-import { OnnxVitEncoder } from '../../src/layers/vit/onnx-encoder.js';
-import { IMAGENET_NORMALIZATION } from '../../src/layers/vit/vision-transformer.js';
-import { OWN, REFERENCE, maxAbsDiff, nhwc } from './golden-suite.js';
-import { expectMrnRejection } from '../helpers/errors.js';
+import { selectBackend } from '../../../src/backend.js';
+import { readSafetensors } from '../../../src/io/safetensors.js';
+import { OnnxVitEncoder } from '../../../src/layers/vit/onnx-encoder.js';
+import { IMAGENET_NORMALIZATION } from '../../../src/layers/vit/vision-transformer.js';
+import { OWN, REFERENCE, maxAbsDiff, nhwc } from '../helpers/golden-suite.js';
+import { expectMrnRejection } from '../../helpers/errors.js';
 
 describe('OnnxVitEncoder (onnxruntime-node)', () => {
   beforeAll(async () => {

@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../src/backend.js';
-import { readSafetensors } from '../../src/io/safetensors.js';
-import { isMrnError } from '../../src/errors.js';
-import { loadDinov2 } from '../../src/layers/vit/load-dinov2.js';
-import { VisionTransformer } from '../../src/layers/vit/vision-transformer.js';
-import { VIT_PRESETS, assertVitFitsBackend } from '../../src/layers/vit/vit-config.js';
-import { REFERENCE, nhwc } from './golden-suite.js';
-import { checkErfGradient, checkPartialTuning } from './vit-training-check.js';
-import { rejectionOf, thrownBy } from '../helpers/errors.js';
+import { selectBackend } from '../../../src/backend.js';
+import { readSafetensors } from '../../../src/io/safetensors.js';
+import { isMrnError } from '../../../src/errors.js';
+import { loadDinov2 } from '../../../src/layers/vit/load-dinov2.js';
+import { VisionTransformer } from '../../../src/layers/vit/vision-transformer.js';
+import { VIT_PRESETS, assertVitFitsBackend } from '../../../src/layers/vit/vit-config.js';
+import { REFERENCE, nhwc } from '../helpers/golden-suite.js';
+import { checkErfGradient, checkPartialTuning } from '../helpers/vit-training-check.js';
+import { rejectionOf, thrownBy } from '../../helpers/errors.js';
 
 describe('VisionTransformer on wasm', () => {
   beforeAll(async () => {

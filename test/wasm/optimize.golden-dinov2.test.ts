@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
 import { fastBatchMatMulStats } from '../../src/wasm/batch-matmul.js';
 import { wasmThreadsInUse } from '../../src/wasm/threads.js';
-import { GOLDEN_MODELS, goldenSuite } from '../vit/golden-suite.js';
+import { GOLDEN_MODELS, goldenSuite } from '../layers/helpers/golden-suite.js';
 
 describe('DINOv2 golden fixtures with optimizeWasm', () => {
   beforeAll(async () => {

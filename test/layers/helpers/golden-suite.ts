@@ -5,13 +5,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend, type BackendName } from '../../src/backend.js';
-import { readSafetensors, type SafetensorsTensor } from '../../src/io/safetensors.js';
-import { loadDinov2 } from '../../src/layers/vit/load-dinov2.js';
-import type { VisionTransformer } from '../../src/layers/vit/vision-transformer.js';
+import { selectBackend, type BackendName } from '../../../src/backend.js';
+import { readSafetensors, type SafetensorsTensor } from '../../../src/io/safetensors.js';
+import { loadDinov2 } from '../../../src/layers/vit/load-dinov2.js';
+import type { VisionTransformer } from '../../../src/layers/vit/vision-transformer.js';
 
-export const REFERENCE = (p: string) => new URL(`../fixtures/reference/${p}`, import.meta.url).pathname;
-export const OWN = (p: string) => new URL(`../fixtures/dinov2/${p}`, import.meta.url).pathname;
+export const REFERENCE = (p: string) => new URL(`../../fixtures/reference/${p}`, import.meta.url).pathname;
+export const OWN = (p: string) => new URL(`../../fixtures/dinov2/${p}`, import.meta.url).pathname;
 
 /** NCHW reference pixels -> NHWC tensor. */
 export function nhwc(t: SafetensorsTensor): tf.Tensor4D {

@@ -1,7 +1,7 @@
 /** Shared check: with the last k blocks unfrozen, gradients reach exactly those weights, finite and non-zero. */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
-import type { VisionTransformer } from '../../src/layers/vit/vision-transformer.js';
+import type { VisionTransformer } from '../../../src/layers/vit/vision-transformer.js';
 
 export function checkPartialTuning(vit: VisionTransformer, x: tf.Tensor4D): void {
   vit.setTrainableBlocks(1);

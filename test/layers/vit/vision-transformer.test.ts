@@ -3,19 +3,19 @@ import { mkdtempSync, writeFileSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../src/backend.js';
-import { encodeSafetensors, readSafetensors, type SafetensorsTensor } from '../../src/io/safetensors.js';
-import { loadDinov2, type Dinov2WeightTensor } from '../../src/layers/vit/load-dinov2.js';
-import { VisionTransformer, vitWeightShapes } from '../../src/layers/vit/vision-transformer.js';
+import { selectBackend } from '../../../src/backend.js';
+import { encodeSafetensors, readSafetensors, type SafetensorsTensor } from '../../../src/io/safetensors.js';
+import { loadDinov2, type Dinov2WeightTensor } from '../../../src/layers/vit/load-dinov2.js';
+import { VisionTransformer, vitWeightShapes } from '../../../src/layers/vit/vision-transformer.js';
 import {
   VIT_PRESETS,
   ffnHiddenSize,
   vitConfigFromHf,
   vitParameterCount,
-} from '../../src/layers/vit/vit-config.js';
-import { REFERENCE, maxAbsDiff, nhwc } from './golden-suite.js';
-import { checkErfGradient, checkPartialTuning } from './vit-training-check.js';
-import { expectMrnRejection } from '../helpers/errors.js';
+} from '../../../src/layers/vit/vit-config.js';
+import { REFERENCE, maxAbsDiff, nhwc } from '../helpers/golden-suite.js';
+import { checkErfGradient, checkPartialTuning } from '../helpers/vit-training-check.js';
+import { expectMrnRejection } from '../../helpers/errors.js';
 
 const TINY = REFERENCE('dinov2-tiny');
 const tinyConfig = JSON.parse(
