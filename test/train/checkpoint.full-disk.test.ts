@@ -6,12 +6,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend.js';
 import { setFileLayer } from '../../src/io/atomic-write.js';
 import { fileSystemIO } from '../../src/io/file-system-io.js';
-import { FeatureCache } from '../../src/train/feature-cache.js';
 import { createRng } from '../../src/rng.js';
 import { readCheckpointMeta, restoreOptimizerState, writeCheckpoint } from '../../src/train/checkpoint.js';
 import { type Fault, faultyFileLayer } from '../helpers/faulty-file-layer.js';
 
-// A checkpoint or cache write that fails (disk full, I/O error) at ANY file operation gives E_IO
+// A checkpoint write that fails (disk full, I/O error) at ANY file operation gives E_IO
 // naming the file, and the previous checkpoint stays complete, verified and loadable.
 
 let root: string;
@@ -121,27 +120,5 @@ describe('full disk and I/O errors', () => {
     await save(dir, 2, changed, opt);
     expect(readCheckpointMeta(dir).epoch).toBe(2);
     tf.dispose([model, changed, opt] as unknown as tf.Tensor[]);
-  });
-
-  it('a feature-cache spill that hits a full disk gives E_IO naming the file and keeps the entry in memory', () => {
-    const spill = path.join(root, 'spill');
-    const cache = new FeatureCache({ maxMemoryBytes: 0, spillDir: spill });
-    const key = { caseId: 'RJPD_001', roiId: 'qsm-bg', slice: 0 };
-    const cls = new Float32Array([1, 2]);
-    const patch = new Float32Array([3, 4, 5, 6]);
-    cache.put(key, { cls, patch });
-    setFileLayer(faultyFileLayer({ op: 'write', at: 0, code: 'ENOSPC' }));
-    let error: unknown;
-    try {
-      cache.put({ ...key, slice: 1 }, { cls, patch }); // spills slice 0
-    } catch (e) {
-      error = e;
-    } finally {
-      setFileLayer();
-    }
-    expect(error).toMatchObject({ code: 'E_IO', file: expect.stringContaining(spill) });
-    expect((error as Error).message).toMatch(/disk is full \(ENOSPC\)/);
-    expect(cache.get(key)?.patch).toEqual(patch);
-    expect(fs.readdirSync(spill)).toEqual([]); // no torn temporary file left
   });
 });
