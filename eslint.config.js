@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // Everything .gitignore leaves out (build output, caches, scratch) is not linted either.
-  { ignores: ['dist/**', 'docs/**', 'node_modules/**', 'coverage/**', '.cache/**', 'bench/out/**', '**/*.cjs'] },
+  { ignores: ['dist/**', 'docs/**', 'node_modules/**', 'coverage/**', '.cache/**', 'bench/out/**', 'examples/web/dist/**', '**/*.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -36,9 +36,16 @@ export default defineConfig([
     shims: true,
   },
   {
-    // The `browser` condition: one ESM file importing no Node built-in (see build/browser-substitutes.ts).
-    entry: { browser: 'src/browser.ts' },
+    // The `browser` conditions of `mrn`, `mrn/synth` and `mrn/plots`: ESM importing no Node built-in
+    // (see build/browser-substitutes.ts); shared modules go to shared chunks, so MrnError is one class.
+    // The subpaths' types are the Node build's (synth.d.ts, plots.d.ts): the same functions.
+    entry: {
+      browser: 'src/browser.ts',
+      'browser-synth': 'src/synth/index.ts',
+      'browser-plots': 'src/plots/index.ts',
+    },
     format: ['esm'],
+    splitting: true,
     dts: { entry: { browser: 'src/browser.ts' } },
     sourcemap: true,
     clean: false,

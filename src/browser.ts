@@ -64,39 +64,8 @@ export {
   type PreprocessOptions,
 } from './pdcad/preprocess-case.js';
 
-// Synthetic cases (in memory; makeSyntheticCohort writes folders, Node only) and the classical baseline
-export {
-  synthGrid,
-  sampleAnatomy,
-  gridVoxelToWorld,
-  placeAnatomy,
-  CHALLENGE_INPLANE_MM,
-  CHALLENGE_SLICE_MM,
-  CHALLENGE_SHAPE,
-  MEAN_NUCLEUS_VOLUMES_CM3,
-  type SynthGrid,
-  type SynthFov,
-  type NucleusPlacement,
-  type SubjectAnatomy,
-  type AnatomyVariation,
-  DEFAULT_ANATOMY_VARIATION,
-  type PlacedShape,
-  type PlacedAnatomy,
-} from './synth/anatomy.js';
-export * from './synth/templates.js';
-export * from './synth/disease.js';
-export * from './synth/contrast.js';
-export {
-  generateSyntheticCase,
-  generateSyntheticMasks,
-  encodeSyntheticCase,
-  syntheticCaseId,
-  syntheticCaseLabel,
-  type SyntheticCohortOptions,
-  type SyntheticCase,
-  type SyntheticCaseTruth,
-  type SyntheticMasks,
-} from './synth/cohort.js';
+// The classical baseline (the simulator and the plots are the subpaths `mrn/synth` and `mrn/plots`,
+// which have browser builds of their own)
 export * from './baselines/roi-features.js';
 export * from './baselines/logistic-regression.js';
 export * from './baselines/cross-validate.js';
@@ -161,7 +130,7 @@ export * from './losses/block-targets.js';
 export * from './losses/dice.js';
 export * from './losses/objective.js';
 
-// Training steps, evaluation from features, metrics and plots
+// Training steps, evaluation from features, metrics
 export * from './train/grad-accumulation.js';
 export * from './train/grad-cache.js';
 export * from './train/metrics.js';
@@ -172,11 +141,6 @@ export * from './train/early-stopping.js';
 export * from './train/train-step.js';
 export * from './train/feature-batch.js';
 export * from './train/evaluate.js';
-export { linePanel, svgDocument, type LinePanelOptions, type Series } from './plots/svg.js';
-export { encodePngRgb, pngDataUri } from './plots/png.js';
-export * from './plots/training-curves.js';
-export * from './plots/roc-plot.js';
-export * from './plots/case-explanation.js';
 
 // Prediction with a trained run's files (a dropped run folder, URLs) from volumes in memory
 export * from './predict/mrn-ensemble.js';

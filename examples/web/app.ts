@@ -9,22 +9,21 @@
  * `?backend=wasm|webgpu|cpu` preselects the backend (the browser test uses wasm).
  */
 
+// What `import ... from 'mrn'`, 'mrn/synth' and 'mrn/plots' give a bundler targeting browsers.
 import {
-  caseExplanationSvg,
   decodeNifti,
-  encodeSyntheticCase,
-  generateSyntheticCase,
   loadMrnFromFiles,
   PDCAD_FILE_ROLES,
   preprocessVolumes,
   readBytes,
   selectBackend,
-  syntheticCaseId,
   type BytesSource,
   type CaseVolumes,
   type MrnEnsemble,
   type PdcadFileRole,
 } from '../../src/browser.js';
+import { caseExplanationSvg } from '../../src/plots/index.js';
+import { encodeSyntheticCase, generateSyntheticCase, syntheticCaseId } from '../../src/synth/index.js';
 
 /** Synthetic cases offered per seed (small field of view, as `mrn synth --fov small`). */
 const SYNTH_CASES = 10;

@@ -336,6 +336,7 @@ export async function makeSyntheticCohort(
     try {
       await mkdir(dir, { recursive: true });
     } catch (e) {
+      if (e instanceof MrnError) throw e; // E_NODE_ONLY from the browser build's fs stand-in
       throw new MrnError('E_IO', `cannot create folder: ${(e as Error).message}`, { file: dir, cause: e });
     }
   };

@@ -102,7 +102,7 @@ check(
 );
 
 /**
- * The DINOv2 fixtures of test/vit/golden-suite.ts (cpu and wasm), less dinov2-tiny-bf16: its weights
+ * The DINOv2 fixtures of test/layers/helpers/golden-suite.ts (cpu and wasm), less dinov2-tiny-bf16: its weights
  * are widened to F32 on loading, so on the GPU it runs what dinov2-tiny runs.
  */
 const DINOV2 = [

@@ -233,7 +233,9 @@ describe('trainOnFeatures', () => {
     const whole = await run(0);
     // The tiny model's measured step fits the heap many times over: the batch stays whole.
     expect(
-      logs.some((l) => /^micro-batches of 8 patients \(a step needs ~\d+ MiB \+ \d+ MiB per patient at peak\)/.test(l)),
+      logs.some((l) =>
+        /^micro-batches of 8 patients \(a step needs ~\d+ MiB \+ \d+ MiB per patient at peak\)/.test(l),
+      ),
     ).toBe(true);
     const split = await run(2);
     expect(split.history.length).toBe(2);

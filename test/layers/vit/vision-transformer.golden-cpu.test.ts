@@ -1,0 +1,3 @@
+import { GOLDEN_MODELS, goldenSuite } from '../helpers/golden-suite.js';
+
+goldenSuite('cpu', GOLDEN_MODELS);
