@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /**
  * The page of examples/web (see index.html and docs/browser.md): load a trained run (a dropped or
  * picked folder, or the demo model served beside the page), take a case (a dropped folder, its four

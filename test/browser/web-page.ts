@@ -29,6 +29,17 @@ const SEED = 7;
 const INDEX = 2;
 const TOL = 1e-4;
 
+/** The little of the DOM the page callbacks use (this project type-checks without the DOM's types). */
+interface PageDom {
+  document: {
+    getElementById(id: string): {
+      dataset: Record<string, string | undefined>;
+      textContent: string | null;
+      removeAttribute(name: string): void;
+    } | null;
+  };
+}
+
 /** `mrn predict` (Node) on the case folders under `data`: P(PD) by case id. */
 async function nodePredict(data: string, run: string, out: string): Promise<Map<string, number>> {
   const io = captureIO();
@@ -43,19 +54,21 @@ async function nodePredict(data: string, run: string, out: string): Promise<Map<
 
 /** Clicks Predict and waits for the result's P(PD). */
 async function predictInPage(page: Page): Promise<{ prob: number; caseId: string }> {
-  await page.evaluate(() => document.getElementById('result')!.removeAttribute('data-prob'));
+  await page.evaluate(() =>
+    (globalThis as unknown as PageDom).document.getElementById('result')!.removeAttribute('data-prob'),
+  );
   await page.click('#predict');
   await page.waitForFunction(
     () =>
-      document.getElementById('result')!.dataset.prob !== undefined ||
-      document.getElementById('error')!.textContent !== '',
+      (globalThis as unknown as PageDom).document.getElementById('result')!.dataset.prob !== undefined ||
+      (globalThis as unknown as PageDom).document.getElementById('error')!.textContent !== '',
     undefined,
     { timeout: 120_000 },
   );
   const error = await page.textContent('#error');
   if (error) throw new Error(`the page failed: ${error}`);
   return page.evaluate(() => {
-    const r = document.getElementById('result')!;
+    const r = (globalThis as unknown as PageDom).document.getElementById('result')!;
     return { prob: Number(r.dataset.prob), caseId: r.dataset.case! };
   });
 }
@@ -95,7 +108,10 @@ export async function checkWebPage(browser: Browser): Promise<CheckResult> {
     // 1. The run through the folder picker; the synthetic case made in the page.
     await page.setInputFiles('#run-folder', run);
     await page.waitForFunction(
-      () => /member\(s\)/.test(document.getElementById('model-status')!.textContent ?? ''),
+      () =>
+        /member\(s\)/.test(
+          (globalThis as unknown as PageDom).document.getElementById('model-status')!.textContent ?? '',
+        ),
       undefined,
       { timeout: 60_000 },
     );
@@ -103,7 +119,10 @@ export async function checkWebPage(browser: Browser): Promise<CheckResult> {
     await page.selectOption('#synth-case', String(INDEX));
     await page.click('#synth-use');
     await page.waitForFunction(
-      (id) => (document.getElementById('case-status')!.textContent ?? '').includes(id),
+      (id) =>
+        (
+          (globalThis as unknown as PageDom).document.getElementById('case-status')!.textContent ?? ''
+        ).includes(id),
       c.id,
     );
     const synth = await predictInPage(page);
@@ -112,13 +131,19 @@ export async function checkWebPage(browser: Browser): Promise<CheckResult> {
     // 2. The demo-model button (the run served beside the page) and the case folder picked.
     await page.click('#demo-model');
     await page.waitForFunction(
-      () => /^demo model: 2 member/.test(document.getElementById('model-status')!.textContent ?? ''),
+      () =>
+        /^demo model: 2 member/.test(
+          (globalThis as unknown as PageDom).document.getElementById('model-status')!.textContent ?? '',
+        ),
       undefined,
       { timeout: 60_000 },
     );
     await page.setInputFiles('#case-folder', caseDir);
     await page.waitForFunction(
-      (id) => (document.getElementById('case-status')!.textContent ?? '').startsWith(`case ${id}`),
+      (id) =>
+        (
+          (globalThis as unknown as PageDom).document.getElementById('case-status')!.textContent ?? ''
+        ).startsWith(`case ${id}`),
       c.id,
     );
     const folder = await predictInPage(page);
