@@ -1,6 +1,6 @@
 /**
  * `npm run web`: builds the page (examples/web/dist/app.js and the wasm binaries beside it), trains the
- * demo model on synthetic cases the first time (examples/web/dist/demo-run/, about a minute), and
+ * demo model on synthetic cases the first time (examples/web/dist/demo-run/, a minute or two), and
  * serves examples/web on http://127.0.0.1:8080 (`--port N`). The server only hands out these static
  * files: everything else happens in the page. `--build-only` stops after building (then serve
  * examples/web with any static server; threaded wasm needs the COOP/COEP headers this one sends).
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   console.log(`built ${path.relative(process.cwd(), dist)}/app.js and wasm/`);
   const demo = path.join(dist, 'demo-run');
   if (!argv.includes('--no-demo') && !existsSync(path.join(demo, 'model.json'))) {
-    console.log('training the demo model on synthetic cases (once; about a minute)…');
+    console.log('training the demo model on synthetic cases (once; a minute or two)…');
     await trainDemo(demo);
   }
   if (argv.includes('--build-only')) return;

@@ -52,6 +52,50 @@ async function nodePredict(data: string, run: string, out: string): Promise<Map<
   return new Map(rows.map((r) => r.split(',')).map((c) => [c[0]!, Number(c[2])]));
 }
 
+/** Waits until the text of element `id` matches `pattern` (a regex source). */
+async function waitForText(page: Page, id: string, pattern: string): Promise<void> {
+  await page.waitForFunction(
+    ([i, p]) =>
+      new RegExp(p!).test((globalThis as unknown as PageDom).document.getElementById(i!)!.textContent ?? ''),
+    [id, pattern],
+    { timeout: 60_000 },
+  );
+}
+
+/** The explanation's screenshot, decoded: its size, the share of drawn (non-white) pixels, its colours. */
+async function inspectExplanation(page: Page): Promise<{ summary: string; error?: string }> {
+  const tiles = await page.locator('#explanation svg image').count();
+  const shot = decodePng(await page.locator('#explanation svg').screenshot());
+  const colours = new Set<number>();
+  let ink = 0;
+  for (let i = 0; i < shot.width * shot.height; i++) {
+    const [r, g, b] = [shot.rgba[i * 4]!, shot.rgba[i * 4 + 1]!, shot.rgba[i * 4 + 2]!];
+    if (r < 245 || g < 245 || b < 245) ink++;
+    if (colours.size < 10_000) colours.add((r << 16) | (g << 8) | b);
+  }
+  const inkFraction = ink / (shot.width * shot.height);
+  const summary = `explanation: ${tiles} slice tiles, screenshot ${shot.width}x${shot.height}, ${(100 * inkFraction).toFixed(1)} % drawn, ${colours.size} colours`;
+  if (tiles === 0) return { summary, error: 'the explanation SVG has no slice images' };
+  if (shot.width < 200 || shot.height < 100) return { summary, error: 'the explanation is too small' };
+  if (!(inkFraction > 0.1) || colours.size < 50)
+    return { summary, error: 'the explanation screenshot is (nearly) blank' };
+  return { summary };
+}
+
+/** Trains the tiny run, writes the synthetic case's folder and predicts it with `mrn predict`. */
+async function runAndCase(
+  root: string,
+): Promise<{ run: string; caseDir: string; caseId: string; want: number }> {
+  const { run } = await trainTinyRun(root, 2);
+  const c = generateSyntheticCase(INDEX, { cases: 10, seed: SEED, fov: 'small' });
+  const caseDir = path.join(root, 'cases', c.id);
+  fs.mkdirSync(caseDir, { recursive: true });
+  for (const [name, bytes] of Object.entries(encodeSyntheticCase(c)))
+    fs.writeFileSync(path.join(caseDir, name), bytes);
+  const want = (await nodePredict(path.join(root, 'cases'), run, root)).get(c.id)!;
+  return { run, caseDir, caseId: c.id, want };
+}
+
 /** Clicks Predict and waits for the result's P(PD). */
 async function predictInPage(page: Page): Promise<{ prob: number; caseId: string }> {
   await page.evaluate(() =>
@@ -80,14 +124,8 @@ export async function checkWebPage(browser: Browser): Promise<CheckResult> {
   const lines: string[] = [];
   let server: Awaited<ReturnType<typeof serveStatic>> | undefined;
   try {
-    const { run } = await trainTinyRun(root, 2);
-    const c = generateSyntheticCase(INDEX, { cases: 10, seed: SEED, fov: 'small' });
-    const caseDir = path.join(root, 'cases', c.id);
-    fs.mkdirSync(caseDir, { recursive: true });
-    for (const [name, bytes] of Object.entries(encodeSyntheticCase(c)))
-      fs.writeFileSync(path.join(caseDir, name), bytes);
-    const want = (await nodePredict(path.join(root, 'cases'), run, root)).get(c.id)!;
-    lines.push(`mrn predict ${c.id}: P(PD) ${want.toFixed(6)}`);
+    const { run, caseDir, caseId, want } = await runAndCase(root);
+    lines.push(`mrn predict ${caseId}: P(PD) ${want.toFixed(6)}`);
 
     server = await serveStatic({
       '/': { body: fs.readFileSync(path.join(WEB_DIR, 'index.html')), type: 'text/html' },
@@ -107,70 +145,30 @@ export async function checkWebPage(browser: Browser): Promise<CheckResult> {
 
     // 1. The run through the folder picker; the synthetic case made in the page.
     await page.setInputFiles('#run-folder', run);
-    await page.waitForFunction(
-      () =>
-        /member\(s\)/.test(
-          (globalThis as unknown as PageDom).document.getElementById('model-status')!.textContent ?? '',
-        ),
-      undefined,
-      { timeout: 60_000 },
-    );
+    await waitForText(page, 'model-status', 'member\\(s\\)');
     await page.fill('#synth-seed', String(SEED));
     await page.selectOption('#synth-case', String(INDEX));
     await page.click('#synth-use');
-    await page.waitForFunction(
-      (id) =>
-        (
-          (globalThis as unknown as PageDom).document.getElementById('case-status')!.textContent ?? ''
-        ).includes(id),
-      c.id,
-    );
+    await waitForText(page, 'case-status', caseId);
     const synth = await predictInPage(page);
     lines.push(`page, picked run, synthetic case: P(PD) ${synth.prob.toFixed(6)} (${synth.caseId})`);
 
     // 2. The demo-model button (the run served beside the page) and the case folder picked.
     await page.click('#demo-model');
-    await page.waitForFunction(
-      () =>
-        /^demo model: 2 member/.test(
-          (globalThis as unknown as PageDom).document.getElementById('model-status')!.textContent ?? '',
-        ),
-      undefined,
-      { timeout: 60_000 },
-    );
+    await waitForText(page, 'model-status', '^demo model: 2 member');
     await page.setInputFiles('#case-folder', caseDir);
-    await page.waitForFunction(
-      (id) =>
-        (
-          (globalThis as unknown as PageDom).document.getElementById('case-status')!.textContent ?? ''
-        ).startsWith(`case ${id}`),
-      c.id,
-    );
+    await waitForText(page, 'case-status', `^case ${caseId}:`);
     const folder = await predictInPage(page);
     lines.push(`page, demo model, case folder: P(PD) ${folder.prob.toFixed(6)} (${folder.caseId})`);
     const worst = Math.max(Math.abs(synth.prob - want), Math.abs(folder.prob - want));
     if (!(worst <= TOL))
       throw new Error(`the page's P(PD) differs from mrn predict's by ${worst.toExponential(2)} (> ${TOL})`);
-    if (folder.caseId !== c.id) throw new Error(`the case folder's id is ${folder.caseId}, not ${c.id}`);
+    if (folder.caseId !== caseId) throw new Error(`the case folder's id is ${folder.caseId}, not ${caseId}`);
 
     // 3. The explanation is drawn: its screenshot is mostly not background, in many colours.
-    const tiles = await page.locator('#explanation svg image').count();
-    if (tiles === 0) throw new Error('the explanation SVG has no slice images');
-    const shot = decodePng(await page.locator('#explanation svg').screenshot());
-    const colours = new Set<number>();
-    let ink = 0;
-    for (let i = 0; i < shot.width * shot.height; i++) {
-      const [r, g, b] = [shot.rgba[i * 4]!, shot.rgba[i * 4 + 1]!, shot.rgba[i * 4 + 2]!];
-      if (r < 245 || g < 245 || b < 245) ink++;
-      if (colours.size < 10_000) colours.add((r << 16) | (g << 8) | b);
-    }
-    const inkFraction = ink / (shot.width * shot.height);
-    lines.push(
-      `explanation: ${tiles} slice tiles, screenshot ${shot.width}x${shot.height}, ${(100 * inkFraction).toFixed(1)} % drawn, ${colours.size} colours`,
-    );
-    if (shot.width < 200 || shot.height < 100) throw new Error('the explanation is too small');
-    if (!(inkFraction > 0.1) || colours.size < 50)
-      throw new Error('the explanation screenshot is (nearly) blank');
+    const drawn = await inspectExplanation(page);
+    lines.push(drawn.summary);
+    if (drawn.error) throw new Error(drawn.error);
     // MRN_WEB_SCREENSHOT=<file.png> keeps a screenshot of the whole page, to look at.
     if (process.env.MRN_WEB_SCREENSHOT)
       await page.screenshot({ path: process.env.MRN_WEB_SCREENSHOT, fullPage: true });
