@@ -9,6 +9,7 @@ import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types.js';
 import { MrnError } from '../errors.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
 import { MRN_PRESETS } from './mrn-presets.js';
+import { normalisedPixels } from './normalised-pixels.js';
 import {
   toSliceBackbone,
   type BackboneInfo,
@@ -246,12 +247,12 @@ export class SliceEncoder extends MrnLayer {
     const clsParts: tf.Tensor2D[] = [];
     const patchParts: tf.Tensor3D[] = [];
     try {
+      // Picked and normalised on the CPU in one pass: bit for bit what `normalise` gives.
+      const values = await slices.data();
       for (let start = 0; start < keep.length; start += this.chunkSize) {
         const ids = keep.slice(start, start + this.chunkSize);
-        const pixels = tf.tidy(() => {
-          const flat = tf.reshape(slices, [b * d, s, s, c]) as tf.Tensor4D;
-          return this.normalise(ids.length === b * d ? flat : tf.gather(flat, ids));
-        });
+        const rgb = normalisedPixels(values, ids, s * s, c as 1 | 3, this.inputNormalization);
+        const pixels = tf.tensor4d(rgb, [ids.length, s, s, 3]);
         let out: SliceFeatures;
         try {
           out = await this.backbone.forwardFeatures(pixels, { training: options.training ?? false });
