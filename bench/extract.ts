@@ -1,7 +1,7 @@
 /**
  * bench/extract: where the time of feature extraction goes, per case, on a synthetic cohort.
  *
- *   npx tsx bench/extract.ts [cases=4] [backbone=] [dir=]   (backbone: DINOv2 folder or .onnx)
+ *   npx tsx bench/extract.ts [cases=4] [backbone=] [dir=] [threads=]   (backbone: DINOv2 folder or .onnx)
  *
  * Makes `cases` synthetic cases (the full field of view, as `mrn synth`) unless `dir` holds a cohort,
  * then runs the extraction loop of {@link extractFeatures} with the CLI's defaults (S = 224, 4
@@ -9,7 +9,8 @@
  * phase in wall and CPU seconds (`process.cpuUsage`, all threads). Preprocessing is split further by a
  * sampling profile (the inclusive time of its functions), since it is one call. Last, it runs
  * `extractFeatures` itself on the same cases (the end-to-end figure) and prints a sha256 of every
- * cached feature and mask, so two versions of the code can be compared bit for bit.
+ * cached feature and mask, so two versions of the code can be compared bit for bit. `threads` sets the
+ * wasm thread count (default: the CLI's, every core up to 8).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -32,7 +33,8 @@ import { makeSyntheticCohort } from '../src/synth/index.js';
 
 const cases = Number(process.argv[2] ?? 4);
 const backboneSpec = process.argv[3] || undefined;
-const given = process.argv[4];
+const given = process.argv[4] || undefined;
+const threads = process.argv[5] ? Number(process.argv[5]) : undefined;
 const dir = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mrn-bench-extract-'));
 if (!given || !fs.existsSync(path.join(dir, 'train_cases.csv'))) {
   await makeSyntheticCohort({ outDir: dir, cases, seed: 1 });
@@ -97,7 +99,7 @@ async function startProfile(): Promise<() => Promise<inspector.Profiler.Profile>
   };
 }
 
-const report = await selectBackend({ optimizeWasm: true });
+const report = await selectBackend({ optimizeWasm: threads === undefined ? true : { threads } });
 const cohort = await loadPdcadCases(dir, { labels: path.join(dir, 'train_cases.csv') });
 const todo = cohort.cases.slice(0, cases);
 const prep = resolvePreprocessOptions({});
