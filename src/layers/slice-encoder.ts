@@ -9,6 +9,7 @@ import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types.js';
 import { MrnError } from '../errors.js';
 import { MrnLayer, shapeList, type MrnLayerArgs } from './mrn-layer.js';
 import { MRN_PRESETS } from './mrn-presets.js';
+import { normalisedPixels } from './normalised-pixels.js';
 import {
   toSliceBackbone,
   type BackboneInfo,
@@ -22,6 +23,9 @@ export * from './slice-backbone.js';
 
 /** Defaults of this layer's arguments: the `'mrn-paper'` architecture. */
 const DEFAULTS = MRN_PRESETS['mrn-paper'];
+
+/** Backends whose tensors are plain CPU memory, where {@link normalisedPixels} beats the tensor ops. */
+const CPU_MEMORY_BACKENDS = new Set(['wasm', 'cpu']);
 
 /** Configuration of {@link SliceEncoder}. */
 export interface SliceEncoderArgs extends MrnLayerArgs {
@@ -161,6 +165,24 @@ export class SliceEncoder extends MrnLayer {
     });
   }
 
+  /**
+   * The normalised RGB pixels of slices `ids` (flat B·D indices) of `slices`. With the slices' values
+   * read into CPU memory, picked and normalised in one pass ({@link normalisedPixels}, bit for bit what
+   * `normalise` gives, and 3x cheaper on wasm than a gather and two broadcast ops);
+   * without them, by those tensor ops.
+   */
+  private pickPixels(slices: tf.Tensor5D, values: ArrayLike<number> | null, ids: number[]): tf.Tensor4D {
+    const [b, d, s, , c] = slices.shape;
+    if (values) {
+      const rgb = normalisedPixels(values, ids, s * s, c as 1 | 3, this.inputNormalization);
+      return tf.tensor4d(rgb, [ids.length, s, s, 3]);
+    }
+    return tf.tidy(() => {
+      const flat = tf.reshape(slices, [b * d, s, s, c]) as tf.Tensor4D;
+      return this.normalise(ids.length === b * d ? flat : tf.gather(flat, ids));
+    });
+  }
+
   private checkFeatures(f: SliceFeatures, m: number): void {
     const e = this.backbone.embedDim;
     const okCls = f.cls?.rank === 2 && f.cls.shape[0] === m && f.cls.shape[1] === e;
@@ -236,7 +258,7 @@ export class SliceEncoder extends MrnLayer {
    */
   async encode(slices: tf.Tensor5D, options: EncodeOptions = {}): Promise<EncodedSlices> {
     this.checkSlices(slices);
-    const [b, d, s, , c] = slices.shape;
+    const [b, d, s] = slices.shape;
     let keep: number[] = Array.from({ length: b * d }, (_, i) => i);
     if (options.valid) {
       this.expectShape('valid flags', options.valid, [b, d]);
@@ -246,12 +268,12 @@ export class SliceEncoder extends MrnLayer {
     const clsParts: tf.Tensor2D[] = [];
     const patchParts: tf.Tensor3D[] = [];
     try {
+      // Where tensors live in CPU memory, read the slices once for `pickPixels`; on a device (WebGPU,
+      // WebGL, tfjs-node) they stay there.
+      const values = CPU_MEMORY_BACKENDS.has(tf.getBackend()) ? await slices.data() : null;
       for (let start = 0; start < keep.length; start += this.chunkSize) {
         const ids = keep.slice(start, start + this.chunkSize);
-        const pixels = tf.tidy(() => {
-          const flat = tf.reshape(slices, [b * d, s, s, c]) as tf.Tensor4D;
-          return this.normalise(ids.length === b * d ? flat : tf.gather(flat, ids));
-        });
+        const pixels = this.pickPixels(slices, values, ids);
         let out: SliceFeatures;
         try {
           out = await this.backbone.forwardFeatures(pixels, { training: options.training ?? false });

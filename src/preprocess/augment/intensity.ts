@@ -9,13 +9,45 @@ import { MrnError } from '../../errors.js';
 import type { Rng } from '../../rng.js';
 import { checkSample, type RoiSample } from './sample.js';
 
-function mapValid(sample: RoiSample, f: (v: number) => number): RoiSample {
+/**
+ * The intensity transforms of one pipeline call, applied in this order; an absent step is skipped.
+ * One pass over the pixels gives exactly what the separate functions give in turn: every step rounds
+ * to float32 where they store into a `Float32Array`, and the noise draws come in the same pixel order.
+ */
+export interface IntensitySteps {
+  /** `v * scale + shift` ({@link scaleShiftIntensity}). */
+  scaleShift?: { scale: number; shift: number };
+  /** `sign(v) * |v|^gamma` ({@link gammaIntensity}). */
+  gamma?: number;
+  /** `v + N(0, std)` ({@link gaussianNoise}); std 0 draws nothing. */
+  noise?: { std: number; rng: Rng };
+}
+
+/** Gamma of one value, keeping the sign. */
+function gammaOf(v: number, gamma: number): number {
+  return v < 0 ? -Math.pow(-v, gamma) : Math.pow(v, gamma);
+}
+
+/**
+ * Applies `steps` to every pixel of the valid slices in one pass (masks and validity copied). The
+ * parameters are not checked here: the public functions below and the pipeline check them.
+ */
+export function applyIntensitySteps(sample: RoiSample, steps: IntensitySteps): RoiSample {
   const { depth: D, size: S } = sample;
   const plane = S * S;
   const slices = sample.slices.slice();
+  const { scaleShift, gamma, noise } = steps;
+  const noisy = noise && noise.std !== 0 ? noise : undefined;
+  const f = Math.fround;
   for (let z = 0; z < D; z++) {
     if (!sample.valid[z]) continue;
-    for (let p = z * plane; p < (z + 1) * plane; p++) slices[p] = f(slices[p]!);
+    for (let p = z * plane; p < (z + 1) * plane; p++) {
+      let v = slices[p]!;
+      if (scaleShift) v = f(v * scaleShift.scale + scaleShift.shift);
+      if (gamma !== undefined) v = f(gammaOf(v, gamma));
+      if (noisy) v = f(v + noisy.rng.normal(0, noisy.std));
+      slices[p] = v;
+    }
   }
   return { depth: D, size: S, slices, masks: sample.masks.slice(), valid: sample.valid.slice() };
 }
@@ -32,7 +64,7 @@ export function scaleShiftIntensity(sample: RoiSample, scale: number, shift: num
       `scaleShiftIntensity: scale and shift must be finite, got ${scale}, ${shift}`,
     );
   }
-  return mapValid(sample, (v) => v * scale + shift);
+  return applyIntensitySteps(sample, { scaleShift: { scale, shift } });
 }
 
 /**
@@ -45,7 +77,7 @@ export function gammaIntensity(sample: RoiSample, gamma: number): RoiSample {
   if (!(gamma > 0) || !Number.isFinite(gamma)) {
     throw new MrnError('E_INVALID_ARGUMENT', `gammaIntensity: gamma must be positive, got ${gamma}`);
   }
-  return mapValid(sample, (v) => (v < 0 ? -Math.pow(-v, gamma) : Math.pow(v, gamma)));
+  return applyIntensitySteps(sample, { gamma });
 }
 
 /**
@@ -58,6 +90,5 @@ export function gaussianNoise(sample: RoiSample, std: number, rng: Rng): RoiSamp
   if (!(std >= 0) || !Number.isFinite(std)) {
     throw new MrnError('E_INVALID_ARGUMENT', `gaussianNoise: std must be >= 0, got ${std}`);
   }
-  if (std === 0) return mapValid(sample, (v) => v);
-  return mapValid(sample, (v) => v + rng.normal(0, std));
+  return applyIntensitySteps(sample, { noise: { std, rng } });
 }

@@ -9,7 +9,7 @@ import { MrnError } from '../../errors.js';
 import type { Rng } from '../../rng.js';
 import { roiClassMirror, type RoiDefinition } from '../roi-definitions.js';
 import { flipLeftRight } from './flip.js';
-import { gammaIntensity, gaussianNoise, scaleShiftIntensity } from './intensity.js';
+import { applyIntensitySteps, type IntensitySteps } from './intensity.js';
 import { rotateScale } from './rotate-scale.js';
 import { checkSample, cloneSample, type RoiSample } from './sample.js';
 import { sliceJitter } from './slice-jitter.js';
@@ -237,19 +237,22 @@ function applyAugmentation(
     applied.angleDeg = d.angle;
     applied.scale = d.scale;
   }
+  const steps: IntensitySteps = {};
   if (d.doIntensity) {
-    s = scaleShiftIntensity(s, d.iScale, d.iShift);
+    steps.scaleShift = { scale: d.iScale, shift: d.iShift };
     applied.intensityScale = d.iScale;
     applied.intensityShift = d.iShift;
   }
   if (d.doGamma) {
-    s = gammaIntensity(s, d.gamma);
+    steps.gamma = d.gamma;
     applied.gamma = d.gamma;
   }
   if (d.doNoise) {
-    s = gaussianNoise(s, d.noiseStd, d.noiseRng);
+    steps.noise = { std: d.noiseStd, rng: d.noiseRng };
     applied.noiseStd = d.noiseStd;
   }
+  // One pass for the three intensity transforms: the same numbers as applying them in turn.
+  if (d.doIntensity || d.doGamma || d.doNoise) s = applyIntensitySteps(s, steps);
   return { sample: s === input ? cloneSample(input) : s, applied };
 }
 

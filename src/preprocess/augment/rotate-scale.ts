@@ -33,6 +33,50 @@ export function rotateScale(sample: RoiSample, params: RotateScaleParams): RoiSa
     );
   }
   const { depth: D, size: S } = sample;
+  const plan = planeSampling(S, angleDeg, scale);
+  const plane = S * S;
+  const slices = new Float32Array(sample.slices.length).fill(padValue);
+  const masks = new Int32Array(sample.masks.length);
+  for (let z = 0; z < D; z++) {
+    const off = z * plane;
+    for (let p = 0; p < plane; p++) {
+      const n = plan.nearest[p]!;
+      if (n >= 0) masks[off + p] = sample.masks[off + n]!;
+    }
+    // Padding slices stay padValue (the interpolated values would be overwritten).
+    if (!sample.valid[z]) continue;
+    for (let p = 0; p < plane; p++) {
+      const i00 = plan.topLeft[p]!;
+      if (i00 < 0) continue;
+      const dx = plan.dx[p]!;
+      const dy = plan.dy[p]!;
+      const fx = plan.fx[p]!;
+      const fy = plan.fy[p]!;
+      const a = sample.slices[off + i00]! * (1 - fx) + sample.slices[off + i00 + dx]! * fx;
+      const b = sample.slices[off + i00 + dy]! * (1 - fx) + sample.slices[off + i00 + dy + dx]! * fx;
+      slices[off + p] = a * (1 - fy) + b * fy;
+    }
+  }
+  return { depth: D, size: S, slices, masks, valid: sample.valid.slice() };
+}
+
+/**
+ * Where each output pixel of an `S x S` plane samples its source, the same for every slice, so it is
+ * computed once per stack: the nearest source pixel for masks (-1 outside), and for images the
+ * top-left bilinear corner (-1 outside the half-pixel border), the steps to the right and lower
+ * corners (0 at the last column/row, whose corner is clamped) and the weights.
+ */
+interface PlaneSampling {
+  nearest: Int32Array;
+  topLeft: Int32Array;
+  dx: Uint8Array;
+  dy: Int32Array;
+  fx: Float64Array;
+  fy: Float64Array;
+}
+
+/** The {@link PlaneSampling} of a rotation by `angleDeg` and zoom `scale` about the canvas centre. */
+function planeSampling(S: number, angleDeg: number, scale: number): PlaneSampling {
   const c0 = (S - 1) / 2;
   const t = (angleDeg * Math.PI) / 180;
   // Output pixel (x right, y up) = scale * R(t) * source; so source = R(-t) * output / scale.
@@ -40,42 +84,37 @@ export function rotateScale(sample: RoiSample, params: RotateScaleParams): RoiSa
   const cos = Math.cos(t) / scale;
   const sin = Math.sin(t) / scale;
   const plane = S * S;
-  const srcX = new Float64Array(plane);
-  const srcY = new Float64Array(plane);
+  const out: PlaneSampling = {
+    nearest: new Int32Array(plane).fill(-1),
+    topLeft: new Int32Array(plane).fill(-1),
+    dx: new Uint8Array(plane),
+    dy: new Int32Array(plane),
+    fx: new Float64Array(plane),
+    fy: new Float64Array(plane),
+  };
+  const eps = 1e-9;
   for (let r = 0; r < S; r++) {
     const y = c0 - r;
     for (let c = 0; c < S; c++) {
       const x = c - c0;
-      srcX[r * S + c] = c0 + (cos * x + sin * y);
-      srcY[r * S + c] = c0 - (-sin * x + cos * y); // back to row coordinates
-    }
-  }
-  const slices = new Float32Array(sample.slices.length).fill(padValue);
-  const masks = new Int32Array(sample.masks.length);
-  const eps = 1e-9;
-  for (let z = 0; z < D; z++) {
-    const off = z * plane;
-    for (let p = 0; p < plane; p++) {
-      const u = srcX[p]!;
-      const v = srcY[p]!;
+      const p = r * S + c;
+      const u = c0 + (cos * x + sin * y);
+      const v = c0 - (-sin * x + cos * y); // back to row coordinates
       // Nearest for the mask (eps guards against 89.99999-degree round-off).
       const ni = Math.round(u + eps);
       const nj = Math.round(v + eps);
-      if (ni >= 0 && ni < S && nj >= 0 && nj < S) masks[off + p] = sample.masks[off + nj * S + ni]!;
+      if (ni >= 0 && ni < S && nj >= 0 && nj < S) out.nearest[p] = nj * S + ni;
       if (u < -0.5 || u > S - 0.5 || v < -0.5 || v > S - 0.5) continue;
       const uc = Math.min(Math.max(u, 0), S - 1);
       const vc = Math.min(Math.max(v, 0), S - 1);
       const x0 = Math.floor(uc);
       const y0 = Math.floor(vc);
-      const x1 = Math.min(x0 + 1, S - 1);
-      const y1 = Math.min(y0 + 1, S - 1);
-      const fx = uc - x0;
-      const fy = vc - y0;
-      const a = sample.slices[off + y0 * S + x0]! * (1 - fx) + sample.slices[off + y0 * S + x1]! * fx;
-      const b = sample.slices[off + y1 * S + x0]! * (1 - fx) + sample.slices[off + y1 * S + x1]! * fx;
-      slices[off + p] = a * (1 - fy) + b * fy;
+      out.topLeft[p] = y0 * S + x0;
+      out.dx[p] = Math.min(x0 + 1, S - 1) - x0;
+      out.dy[p] = (Math.min(y0 + 1, S - 1) - y0) * S;
+      out.fx[p] = uc - x0;
+      out.fy[p] = vc - y0;
     }
-    if (!sample.valid[z]) slices.fill(padValue, off, off + plane);
   }
-  return { depth: D, size: S, slices, masks, valid: sample.valid.slice() };
+  return out;
 }
