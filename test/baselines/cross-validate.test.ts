@@ -3,21 +3,7 @@ import { crossValidateBaseline } from '../../src/baselines/cross-validate.js';
 import { extractBaselineFeatures } from '../../src/baselines/roi-features.js';
 import { generateSyntheticCase } from '../../src/synth/cohort.js';
 import { isMrnError } from '../../src/errors.js';
-
-/** A crop holding every nucleus (real masks span i 103-199, j 83-211, k 8-40) with a margin: fast. */
-const TIGHT_FOV = {
-  shape: [112, 148, 40] as [number, number, number],
-  origin: [95, 73, 4] as [number, number, number],
-};
-
-function errorOf(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
+import { TIGHT_FOV, errorOf } from './helpers/baseline-fixtures.js';
 
 describe('baseline on a small default-difficulty cohort', () => {
   it('5-fold CV accuracy of 60 cases lies in a loose band around the calibrated 70-80% (60-92%)', () => {

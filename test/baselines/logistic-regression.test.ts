@@ -2,15 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fitLogisticRegression, predictLogistic } from '../../src/baselines/logistic-regression.js';
 import { createRng } from '../../src/rng.js';
 import { isMrnError } from '../../src/errors.js';
-
-function errorOf(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
+import { errorOf } from './helpers/baseline-fixtures.js';
 
 describe('logistic regression', () => {
   const rng = createRng(4);

@@ -3,21 +3,7 @@ import { BASELINE_FEATURE_NAMES, extractBaselineFeatures } from '../../src/basel
 import { generateSyntheticCase } from '../../src/synth/cohort.js';
 import { createVolume } from '../../src/preprocess/volume.js';
 import { isMrnError } from '../../src/errors.js';
-
-/** A crop holding every nucleus (real masks span i 103-199, j 83-211, k 8-40) with a margin: fast. */
-const TIGHT_FOV = {
-  shape: [112, 148, 40] as [number, number, number],
-  origin: [95, 73, 4] as [number, number, number],
-};
-
-function errorOf(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
+import { TIGHT_FOV, errorOf } from './helpers/baseline-fixtures.js';
 
 describe('baseline features', () => {
   const c = generateSyntheticCase(0, { cases: 1, seed: 8, fov: TIGHT_FOV });
