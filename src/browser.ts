@@ -145,3 +145,4 @@ export * from './train/evaluate.js';
 // Prediction with a trained run's files (a dropped run folder, URLs) from volumes in memory
 export * from './predict/mrn-ensemble.js';
 export * from './predict/load-mrn-files.js';
+export * from './predict/explanation-input.js';

@@ -204,3 +204,4 @@ export * from './train/enough-cases.js';
 export * from './predict/load-mrn.js';
 export * from './predict/mrn-ensemble.js';
 export * from './predict/load-mrn-files.js';
+export * from './predict/explanation-input.js';

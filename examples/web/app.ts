@@ -10,6 +10,7 @@
 // What `import ... from 'mrn'`, 'mrn/synth' and 'mrn/plots' give a bundler targeting browsers.
 import {
   decodeNifti,
+  explanationInput,
   loadMrnFromFiles,
   PDCAD_FILE_ROLES,
   preprocessVolumes,
@@ -189,22 +190,7 @@ function showResult(p: Awaited<ReturnType<MrnEnsemble['predictPreprocessed']>>, 
     `<tr><th>time</th><td>${(ms / 1000).toFixed(1)} s on ${backendReady}</td></tr>`,
   ];
   $('details').innerHTML = `<table>${rows.join('')}</table>`;
-  const svg = caseExplanationSvg({
-    caseId: p.caseId,
-    probPd: p.probPd,
-    roiAttention: p.roiAttention,
-    rois: (p.details ?? []).map((d) => ({
-      roiId: d.roiId,
-      slices: d.slices,
-      depth: d.depth,
-      size: d.size,
-      valid: d.valid,
-      sliceAttention: p.sliceAttention[d.roiId]!,
-      predicted: d.predicted,
-      truth: d.masks,
-      classNames: d.classNames,
-    })),
-  });
+  const svg = caseExplanationSvg(explanationInput(p));
   $('explanation').innerHTML = svg;
   const url = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
   $('download').innerHTML = `<a href="${url}" download="${p.caseId}.explain.svg">Save the figure (SVG)</a>`;

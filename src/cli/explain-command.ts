@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { caseExplanationSvg } from '../plots/case-explanation.js';
+import { explanationInput } from '../predict/explanation-input.js';
 import { withCliModel } from './cli-model.js';
 import type { CliCommand } from './command.js';
 import { parseCommandArgs, requireOptions } from './command.js';
@@ -31,22 +32,7 @@ Options:
     requireOptions('explain', values, ['case', 'model']);
     return withCliModel(io, { model: values.model, backbone: values.backbone }, async (mrn) => {
       const p = await mrn.predictCase(values.case, { explain: true });
-      const svg = caseExplanationSvg({
-        caseId: p.caseId,
-        probPd: p.probPd,
-        roiAttention: p.roiAttention,
-        rois: (p.details ?? []).map((d) => ({
-          roiId: d.roiId,
-          slices: d.slices,
-          depth: d.depth,
-          size: d.size,
-          valid: d.valid,
-          sliceAttention: p.sliceAttention[d.roiId]!,
-          predicted: d.predicted,
-          truth: d.masks,
-          classNames: d.classNames,
-        })),
-      });
+      const svg = caseExplanationSvg(explanationInput(p));
       const out = values.out ?? `${path.basename(path.resolve(values.case))}.explain.svg`;
       fs.writeFileSync(out, svg);
       io.out(`${p.caseId}: P(PD) = ${p.probPd.toFixed(3)} -> ${p.pred ? 'PD' : 'HC'}; wrote ${out}`);
