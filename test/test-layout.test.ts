@@ -21,6 +21,7 @@ const REPOSITORY_CHECKS = [
   'test/import-boundaries.test.ts',
   'test/browser-build.test.ts',
   'test/test-layout.test.ts',
+  'test/function-lengths.test.ts',
 ];
 
 function testFiles(dir: string): string[] {
