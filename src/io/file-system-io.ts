@@ -11,6 +11,7 @@ import path from 'node:path';
 import { MrnError } from '../errors.js';
 import { writeError, writeFileAtomic } from './atomic-write.js';
 import { validateWeightSpecs } from './weight-specs.js';
+import { concatWeightData } from './weight-data.js';
 
 /** Options of {@link fileSystemIO}. */
 export interface FileSystemIOOptions {
@@ -18,19 +19,7 @@ export interface FileSystemIOOptions {
   weightsFileName?: string;
 }
 
-/** Concatenates tfjs weight data (one buffer or several) into one ArrayBuffer. */
-export function concatWeightData(data: ArrayBuffer | ArrayBuffer[] | undefined): ArrayBuffer {
-  if (data === undefined) return new ArrayBuffer(0);
-  if (!Array.isArray(data)) return data;
-  const total = data.reduce((n, b) => n + b.byteLength, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const b of data) {
-    out.set(new Uint8Array(b), offset);
-    offset += b.byteLength;
-  }
-  return out.buffer;
-}
+export { concatWeightData };
 
 /**
  * An `IOHandler` for directory `dir`: `save` writes `dir/model.json` and `dir/weights.bin` (creating
