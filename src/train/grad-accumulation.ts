@@ -176,8 +176,15 @@ export async function measureStepMemory(loss: MicroBatchLoss, varList?: tf.Varia
     });
     return info.peakBytes;
   };
-  const one = await peakAt(1);
-  const two = await peakAt(2);
-  const bytesPerSample = Math.max(two - one, 1);
-  return { bytesPerSample, fixedBytes: Math.max(one - bytesPerSample, 0) };
+  return splitStepMemory(await peakAt(1), await peakAt(2));
+}
+
+/**
+ * Splits the peaks of a one- and a two-sample step into per-sample and fixed bytes. Peaks are not
+ * exactly linear (the allocator's order varies): the per-sample part is at least 1 byte and the
+ * fixed part never negative, so a superlinear pair counts wholly per sample (the cautious side).
+ */
+export function splitStepMemory(oneSample: number, twoSamples: number): StepMemory {
+  const bytesPerSample = Math.max(twoSamples - oneSample, 1);
+  return { bytesPerSample, fixedBytes: Math.max(oneSample - bytesPerSample, 0) };
 }

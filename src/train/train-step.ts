@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { MrnError } from '../errors.js';
 import type { MrnBatch, MrnOutputs } from '../layers/types.js';
 import { mrnObjective, type MrnObjectiveWeights } from '../losses/objective.js';
-import { pickMicroBatchSize, type StepMemory } from './grad-accumulation.js';
+import { pickMicroBatchSize, splitStepMemory, type StepMemory } from './grad-accumulation.js';
 import { batchSizeOf, disposeSlicedBatch, objectiveGradients, sliceBatch } from './grad-cache.js';
 
 /** What {@link trainStep} needs of a model: `MultiRoiNet` fits, and so does a user's own composition. */
@@ -119,10 +119,7 @@ export async function measureTrainStepMemory(
   };
   const one = await peakAbove(1);
   if (batchSizeOf(batch) < 2) return { bytesPerSample: one, fixedBytes: 0 };
-  const two = await peakAbove(2);
-  // Peaks are not exactly linear (the allocator's order varies): never let the split go negative.
-  const bytesPerSample = Math.min(Math.max(two - one, 1), one);
-  return { bytesPerSample, fixedBytes: one - bytesPerSample };
+  return splitStepMemory(one, await peakAbove(2));
 }
 
 /**
