@@ -70,10 +70,11 @@ export interface SelectBackendOptions {
   /**
    * wasm only: turn on mrn's wasm speed-ups (see `optimizeWasmBackend`): XNNPACK for transposed and
    * batched matrix products, and the threaded build in Node with `threads` threads (default: every
-   * logical core, at most 8; `threads: 1` keeps one). Falls back to one thread with a note rather
-   * than failing. Default: off (stock tfjs-backend-wasm).
+   * logical core, at most 8; `threads: 1` keeps one). A threaded start that does not finish within
+   * `startTimeoutMs` (default 20 000) is started afresh, up to 3 times; then it falls back to one
+   * thread with a note rather than failing. Default: off (stock tfjs-backend-wasm).
    */
-  optimizeWasm?: boolean | { threads?: number };
+  optimizeWasm?: boolean | { threads?: number; startTimeoutMs?: number };
   /** Where to write one line per decision. Default: silent. */
   log?: (line: string) => void;
 }
@@ -151,9 +152,11 @@ async function tryCandidate(
         const wanted =
           options.optimizeWasm === true ? options.threads : (options.optimizeWasm.threads ?? options.threads);
         const hook = options.beforeWasmInit;
+        const startTimeoutMs =
+          options.optimizeWasm === true ? undefined : options.optimizeWasm.startTimeoutMs;
         wasmOptimization = await initWasmBackendOptimized(
           wasm,
-          { threads: wanted, log: options.log },
+          { threads: wanted, startTimeoutMs, log: options.log },
           async () => {
             if (!(await tf.setBackend('wasm'))) throw new Error("tf.setBackend('wasm') returned false");
             await tf.ready();

@@ -31,6 +31,11 @@ export interface OptimizeWasmOptions {
    * wasm backend has not been initialised yet in this process.
    */
   threads?: number | false;
+  /**
+   * Milliseconds one start of the threaded build may take before it is abandoned and started afresh
+   * (up to {@link THREADED_START_ATTEMPTS} starts, then one thread). Default {@link THREADED_INIT_TIMEOUT_MS}.
+   */
+  startTimeoutMs?: number;
   /** Re-register `BatchMatMul` so transposed and batched products reach XNNPACK. Default true. */
   batchMatMul?: boolean | FastBatchMatMulOptions;
   /**
@@ -59,8 +64,15 @@ export interface OptimizeWasmReport {
   notes: string[];
 }
 
-/** How long the threaded build may take to start before {@link initWasmBackendOptimized} gives up on threads. */
-export const THREADED_INIT_TIMEOUT_MS = 60_000;
+/**
+ * How long one start of the threaded build may take before {@link initWasmBackendOptimized} abandons it.
+ * A start takes about 1 s on 2 busy cores; a start whose pthread workers never all answer is rare but
+ * was seen (once in CI), and waiting longer does not help it, while starting afresh does.
+ */
+export const THREADED_INIT_TIMEOUT_MS = 20_000;
+
+/** Starts of the threaded build tried before {@link initWasmBackendOptimized} falls back to one thread. */
+export const THREADED_START_ATTEMPTS = 3;
 
 /** A wasm initialisation that {@link initWasmBackendOptimized} performs between its two hooks. */
 export type WasmInit = () => Promise<void>;
@@ -83,8 +95,9 @@ function requestedThreads(threads: number | false | undefined): number | undefin
 /**
  * Initialises the wasm backend with the optimisations on: prepares threads, runs `beforeInit` (for
  * callers' own hooks), then `init` (which must set the wasm backend, e.g. `tf.setBackend('wasm')`),
- * and registers the fast `BatchMatMul` and backward kernels. If the threaded build fails to start, retries `init` once
- * single-threaded and says why in the notes, rather than failing. Used by {@link optimizeWasmBackend}
+ * and registers the fast `BatchMatMul` and backward kernels. If the threaded build fails to start, starts it
+ * afresh (up to {@link THREADED_START_ATTEMPTS} starts, each under {@link THREADED_INIT_TIMEOUT_MS}), then
+ * runs `init` once single-threaded and says why in the notes, rather than failing. Used by {@link optimizeWasmBackend}
  * and by `selectBackend({ optimizeWasm })`.
  *
  * @param wasmPackage the imported `@tensorflow/tfjs-backend-wasm` module.
@@ -98,15 +111,37 @@ export async function initWasmBackendOptimized(
   const log = options.log ?? (() => {});
   const notes: string[] = [];
   const wanted = requestedThreads(options.threads);
+  const timeoutMs = options.startTimeoutMs ?? THREADED_INIT_TIMEOUT_MS;
+  if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) {
+    throw new MrnError(
+      'E_INVALID_ARGUMENT',
+      `optimizeWasm startTimeoutMs must be a positive number; got ${timeoutMs}`,
+      {
+        details: { startTimeoutMs: timeoutMs },
+      },
+    );
+  }
   const plan = threadsPlan(wasmPackage, wanted);
   if (!plan.enabled && (wanted ?? 2) > 1 && plan.reason) notes.push(`wasm threads: ${plan.reason}`);
 
-  const initError = await runInit(plan.enabled, init, beforeInit);
-  const threadReport = finishWasmThreads(initError);
+  let initError = await runInit(plan.enabled ? timeoutMs : undefined, init, beforeInit);
+  let threadReport = finishWasmThreads(initError);
+  for (
+    let attempt = 2;
+    plan.enabled && initError !== undefined && attempt <= THREADED_START_ATTEMPTS;
+    attempt++
+  ) {
+    log(`mrn: threaded wasm start ${attempt - 1} failed, starting afresh: ${threadReport.reason}`);
+    if (!threadsPlan(wasmPackage, wanted).enabled) break;
+    initError = await runInit(timeoutMs, init, undefined);
+    threadReport = finishWasmThreads(initError);
+  }
   if (threadReport.reason) notes.push(`wasm threads: ${threadReport.reason}`);
   if (initError !== undefined) {
     if (!plan.enabled) throw initError;
-    log(`mrn: threaded wasm failed to start, retrying with one thread: ${String(initError)}`);
+    log(
+      `mrn: threaded wasm failed to start ${THREADED_START_ATTEMPTS} times, using one thread: ${String(initError)}`,
+    );
     await init();
   }
 
@@ -146,11 +181,11 @@ function threadsPlan(wasmPackage: WasmBackendPackage, wanted: number | undefined
 }
 
 /**
- * Runs `beforeInit` and `init`, the latter under {@link THREADED_INIT_TIMEOUT_MS} when threaded.
+ * Runs `beforeInit` and `init`, the latter under `timeoutMs` when given (a threaded start).
  * Returns the error either threw (undefined when none), for the caller to retry or rethrow.
  */
 async function runInit(
-  threaded: boolean,
+  timeoutMs: number | undefined,
   init: WasmInit,
   beforeInit: (() => void | Promise<void>) | undefined,
 ): Promise<unknown> {
@@ -158,14 +193,13 @@ async function runInit(
   let timer: NodeJS.Timeout | undefined;
   try {
     if (beforeInit) await beforeInit();
-    if (threaded) {
-      // A worker that never reports "loaded" would leave the init pending forever; give up on
-      // threads instead (a later setBackend supersedes the pending init).
+    if (timeoutMs !== undefined) {
+      // A worker that never reports "loaded" would leave the init pending forever; give up on this
+      // start instead (a later setBackend supersedes the pending init).
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () =>
-            reject(new Error(`no answer from the pthread workers in ${THREADED_INIT_TIMEOUT_MS / 1000} s`)),
-          THREADED_INIT_TIMEOUT_MS,
+          () => reject(new Error(`no answer from the pthread workers in ${timeoutMs / 1000} s`)),
+          timeoutMs,
         );
       });
       await Promise.race([init(), timeout]);

@@ -29,6 +29,7 @@ import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import workerThreads from 'node:worker_threads';
 
 /** The tfjs-backend-wasm version whose internals the threading patch was written and tested against. */
 export const THREADED_WASM_BACKEND_VERSION = '4.22.0';
@@ -91,6 +92,7 @@ interface ActivePatch {
   restore: (keepThreadFlag: boolean) => void;
   plan: WasmThreadsPlan;
   scriptsServed: { main: boolean; worker: boolean };
+  pool: PoolWatch;
 }
 
 let active: ActivePatch | undefined;
@@ -123,11 +125,15 @@ export function prepareWasmThreads(wasmPackage: WasmBackendPackage, threads?: nu
   const env = tf.env();
   const originalFlag = env.getFlags().WASM_HAS_MULTITHREAD_SUPPORT;
   const server = scriptServer(dir, OriginalBlob, originalCreateObjectURL);
+  const OriginalWorker = workerThreads.Worker;
+  const pool = poolWatch(OriginalWorker);
 
   // Both scripts are built inside the backend's init, which runs while these patches are in place.
   globalThis.Blob = server.Blob;
   URL.createObjectURL = server.createObjectURL;
   os.cpus = inflatedCpus(originalCpus, requested * 2);
+  // The module factory reads `require('worker_threads').Worker` when it starts (the same object).
+  workerThreads.Worker = pool.Worker;
   env.set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   wasmPackage.setThreadsCount(requested);
 
@@ -136,10 +142,12 @@ export function prepareWasmThreads(wasmPackage: WasmBackendPackage, threads?: nu
     dir,
     plan,
     scriptsServed: server.served,
+    pool,
     restore: (keepThreadFlag: boolean) => {
       globalThis.Blob = OriginalBlob;
       URL.createObjectURL = originalCreateObjectURL;
       os.cpus = originalCpus;
+      workerThreads.Worker = OriginalWorker;
       // After a successful start the flag tells the truth (threads are supported); after a failure
       // the stock answer comes back so a retry loads the single-threaded build.
       if (!keepThreadFlag) env.set('WASM_HAS_MULTITHREAD_SUPPORT', originalFlag ?? false);
@@ -215,6 +223,48 @@ function scriptServer(
   return { Blob: RecordingBlob as typeof Blob, createObjectURL, served };
 }
 
+/** The pthread workers one threaded start creates, and how many of them reported "loaded". */
+interface PoolWatch {
+  /** A `Worker` that records each instance and counts its "loaded" message. */
+  Worker: typeof workerThreads.Worker;
+  workers: workerThreads.Worker[];
+  loaded: number;
+  /** Stops counting (removes the listeners) and, for a start that failed, terminates the workers. */
+  release(terminate: boolean): void;
+}
+
+/**
+ * Watches the pthread pool of one threaded start. A start that never completes (a worker that never
+ * reports "loaded") would otherwise leave its workers alive, and the not-yet-loaded ones keep Node
+ * from exiting; the count also says, in the failure reason, how far the start got.
+ */
+function poolWatch(OriginalWorker: typeof workerThreads.Worker): PoolWatch {
+  const listeners = new Map<workerThreads.Worker, (message: unknown) => void>();
+  const watch: PoolWatch = {
+    Worker: class RecordingWorker extends OriginalWorker {
+      constructor(...args: ConstructorParameters<typeof workerThreads.Worker>) {
+        super(...args);
+        const onMessage = (message: unknown) => {
+          if ((message as { cmd?: unknown } | null)?.cmd === 'loaded') watch.loaded++;
+        };
+        this.on('message', onMessage);
+        listeners.set(this, onMessage);
+        watch.workers.push(this);
+      }
+    },
+    workers: [],
+    loaded: 0,
+    release(terminate: boolean) {
+      for (const [worker, onMessage] of listeners) {
+        worker.off('message', onMessage);
+        if (terminate) void worker.terminate();
+      }
+      listeners.clear();
+    },
+  };
+  return watch;
+}
+
 /** An `os.cpus` that reports at least `fakeCores` cores (copies of the first), lifting the half-the-cores cap. */
 function inflatedCpus(originalCpus: typeof os.cpus, fakeCores: number): typeof os.cpus {
   return () => {
@@ -274,7 +324,10 @@ export function finishWasmThreads(initError?: unknown): WasmThreadsReport {
   const patch = active;
   active = undefined;
   if (patch) {
-    patch.restore(initError === undefined && initialisedWasmBackend() !== undefined);
+    const started = initError === undefined && initialisedWasmBackend() !== undefined;
+    patch.restore(started);
+    // A failed start's workers belong to a module nobody will use.
+    patch.pool.release(!started);
     fs.rmSync(patch.dir, { recursive: true, force: true });
   }
   unrefPoolWorkers();
@@ -283,7 +336,9 @@ export function finishWasmThreads(initError?: unknown): WasmThreadsReport {
   if (!patch) return { threads, runningWorkers: inUse.runningWorkers };
   let reason: string | undefined;
   if (initError !== undefined) {
-    reason = `the threaded wasm build failed to start: ${initError instanceof Error ? initError.message : String(initError)}`;
+    const message = initError instanceof Error ? initError.message : String(initError);
+    const { loaded, workers } = patch.pool;
+    reason = `the threaded wasm build failed to start: ${message} (${loaded} of ${workers.length} pthread workers loaded)`;
   } else if (!patch.scriptsServed.worker || !patch.scriptsServed.main) {
     reason = 'the backend did not build the worker scripts the threading patch expects';
   } else if (threads < patch.plan.requested) {
