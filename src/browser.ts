@@ -131,6 +131,7 @@ export * from './losses/dice.js';
 export * from './losses/objective.js';
 
 // Training steps, evaluation from features, metrics
+export { earlyBackwardRelease, setEarlyBackwardRelease } from './train/backward-memory.js';
 export * from './train/grad-accumulation.js';
 export * from './train/grad-cache.js';
 export * from './train/metrics.js';

@@ -145,6 +145,7 @@ export {
   type WasmBackendPackage,
 } from './wasm/threads.js';
 export * from './wasm/heap.js';
+export { earlyBackwardRelease, setEarlyBackwardRelease } from './train/backward-memory.js';
 export * from './train/grad-accumulation.js';
 export * from './train/grad-cache.js';
 

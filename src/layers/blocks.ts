@@ -94,13 +94,16 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps =
     save([normed, rstd, gammaIn!]);
     return {
       value: tf.add(tf.mul(normed, gammaIn!), betaIn!),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [n, r, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
-        const dn = tf.mul(dy, g);
-        const centredGrad = tf.sub(dn, tf.mean(dn, -1, true));
-        const dx = tf.mul(tf.sub(centredGrad, tf.mul(n, tf.mean(tf.mul(dn, n), -1, true))), r);
-        return [dx, tf.sum(tf.mul(dy, n), 0), tf.sum(dy, 0)];
-      },
+      // In tidy: tfjs calls a custom gradient outside any scope of its own, so its temporaries would
+      // otherwise live until the whole backward pass ends.
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [n, r, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+          const dn = tf.mul(dy, g);
+          const centredGrad = tf.sub(dn, tf.mean(dn, -1, true));
+          const dx = tf.mul(tf.sub(centredGrad, tf.mul(n, tf.mean(tf.mul(dn, n), -1, true))), r);
+          return [dx, tf.sum(tf.mul(dy, n), 0), tf.sum(dy, 0)];
+        }),
     };
   });
   const y = fused(rows, gamma, beta);
@@ -141,19 +144,20 @@ export function normalisedDense(x: tf.Tensor, norm: LayerNormBlock, dense: Dense
     if (bias) y = tf.add(y, bias);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [n, g, b, w] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor2D];
-        const dy2 = dy as tf.Tensor2D;
-        const product = tf.matMul(n, dy2, true, false); // [in, out]
-        const colSum = tf.sum(dy2, 0); // [out]
-        const dKernel = tf.add(
-          tf.mul(product, tf.reshape(g, [inDim, 1])),
-          tf.mul(tf.reshape(b, [inDim, 1]), tf.reshape(colSum, [1, outDim])),
-        );
-        const dGamma = tf.sum(tf.mul(w, product), 1);
-        const dBeta = tf.reshape(tf.matMul(w, tf.reshape(colSum, [outDim, 1]) as tf.Tensor2D), [inDim]);
-        return hasBias ? [dGamma, dBeta, dKernel, colSum] : [dGamma, dBeta, dKernel];
-      },
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [n, g, b, w] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor2D];
+          const dy2 = dy as tf.Tensor2D;
+          const product = tf.matMul(n, dy2, true, false); // [in, out]
+          const colSum = tf.sum(dy2, 0); // [out]
+          const dKernel = tf.add(
+            tf.mul(product, tf.reshape(g, [inDim, 1])),
+            tf.mul(tf.reshape(b, [inDim, 1]), tf.reshape(colSum, [1, outDim])),
+          );
+          const dGamma = tf.sum(tf.mul(w, product), 1);
+          const dBeta = tf.reshape(tf.matMul(w, tf.reshape(colSum, [outDim, 1]) as tf.Tensor2D), [inDim]);
+          return hasBias ? [dGamma, dBeta, dKernel, colSum] : [dGamma, dBeta, dKernel];
+        }),
     };
   });
   const forInput = tf.customGrad((...args) => {
@@ -162,12 +166,13 @@ export function normalisedDense(x: tf.Tensor, norm: LayerNormBlock, dense: Dense
     save([xr]);
     return {
       value: tf.zeros([xr.shape[0], outDim]),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const { normed, rstd } = normalise(saved[0]!, norm.eps);
-        const dn = tf.mul(tf.matMul(dy as tf.Tensor2D, kernelVar as tf.Tensor2D, false, true), gammaVar);
-        const centredGrad = tf.sub(dn, tf.mean(dn, -1, true));
-        return tf.mul(tf.sub(centredGrad, tf.mul(normed, tf.mean(tf.mul(dn, normed), -1, true))), rstd);
-      },
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const { normed, rstd } = normalise(saved[0]!, norm.eps);
+          const dn = tf.mul(tf.matMul(dy as tf.Tensor2D, kernelVar as tf.Tensor2D, false, true), gammaVar);
+          const centredGrad = tf.sub(dn, tf.mean(dn, -1, true));
+          return tf.mul(tf.sub(centredGrad, tf.mul(normed, tf.mean(tf.mul(dn, normed), -1, true))), rstd);
+        }),
     };
   });
   const y = tf.add(forWeights(...weights), forInput(rows));

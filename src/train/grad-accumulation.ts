@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { MrnError } from '../errors.js';
 import { WASM_HEAP_LIMIT_BYTES, wasmHeapStats } from '../wasm/heap.js';
+import { useEarlyBackwardRelease } from './backward-memory.js';
 
 /**
  * The mean loss of samples `[start, end)` of the batch. Build the micro-batch inside (e.g. by
@@ -58,6 +59,7 @@ export function accumulateGradients(
   varList?: tf.Variable[],
 ): AccumulatedGradients {
   checkSizes(batchSize, microBatchSize);
+  useEarlyBackwardRelease();
   let total: tf.Scalar | undefined;
   let grads: tf.NamedTensorMap | undefined;
   for (let start = 0; start < batchSize; start += microBatchSize) {
@@ -169,6 +171,7 @@ export interface StepMemory {
  * Runs two small steps; applies no update.
  */
 export async function measureStepMemory(loss: MicroBatchLoss, varList?: tf.Variable[]): Promise<StepMemory> {
+  useEarlyBackwardRelease();
   const peakAt = async (n: number): Promise<number> => {
     const info = await tf.profile(() => {
       const { value, grads } = tf.variableGrads(() => loss(0, n), varList);

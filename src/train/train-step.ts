@@ -10,6 +10,7 @@ import type { MrnBatch, MrnOutputs } from '../layers/types.js';
 import { mrnObjective, type MrnObjectiveWeights } from '../losses/objective.js';
 import { pickMicroBatchSize, splitStepMemory, type StepMemory } from './grad-accumulation.js';
 import { batchSizeOf, disposeSlicedBatch, objectiveGradients, sliceBatch } from './grad-cache.js';
+import { useEarlyBackwardRelease } from './backward-memory.js';
 
 /** What {@link trainStep} needs of a model: `MultiRoiNet` fits, and so does a user's own composition. */
 export interface TrainableModel {
@@ -101,6 +102,7 @@ export async function measureTrainStepMemory(
   if (!batch.labels || batchSizeOf(batch) < 1) {
     throw new MrnError('E_INVALID_ARGUMENT', 'measureTrainStepMemory: needs a labelled batch');
   }
+  useEarlyBackwardRelease();
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const live = tf.memory().numBytes;
   const peakAbove = async (n: number): Promise<number> => {
@@ -167,6 +169,7 @@ export function trainStep(
   if (!batch.labels) throw new MrnError('E_INVALID_ARGUMENT', 'trainStep: the batch has no labels');
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (vars.length === 0) throw new MrnError('E_CONFIG', 'trainStep: the model has no trainable weights');
+  useEarlyBackwardRelease();
   const microBatchSize = resolveMicroBatchSize(batchSizeOf(batch), options);
   const { grads, total, classification, segmentation, contrastive, microBatches } = objectiveGradients(
     model,
