@@ -49,7 +49,10 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
     return await command.run(rest, io);
   } catch (error) {
     const code = error instanceof MrnError ? ` [${error.code}]` : '';
-    io.err(`mrn ${name}: ${error instanceof Error ? error.message : String(error)}${code}`);
+    const message = error instanceof Error ? error.message : String(error);
+    // Usage errors already name their command (they are also thrown to library callers).
+    const prefix = `mrn ${name}: `;
+    io.err(`${message.startsWith(prefix) ? '' : prefix}${message}${code}`);
     if (process.env.MRN_DEBUG && error instanceof Error && error.stack) io.err(error.stack);
     return exitCodeFor(error);
   }

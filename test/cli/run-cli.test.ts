@@ -29,4 +29,21 @@ describe('mrn CLI', () => {
     expect(await runCli(['backend', '--nope'], d.io)).toBe(2);
     expect(d.err.join('\n')).toMatch(/--nope/);
   });
+
+  it('names the command once in a usage error, however the error was worded', async () => {
+    const cases = [
+      ['train', '--data', 'd', '--labels', 'l.csv', '--preset', 'nope'],
+      ['train', '--data', 'd', '--labels', 'l.csv', '--folds', '0'],
+      ['train', '--data', 'd', '--labels', 'l.csv', '--micro-batch', '-1'],
+      ['synth', '--out', 'o', '--cases', '2', '--seed', '1', '--fov', 'huge'],
+      ['backend', '--nope'],
+    ];
+    for (const argv of cases) {
+      const c = captureIO();
+      expect(await runCli(argv, c.io)).toBe(2);
+      const line = c.err.join('\n');
+      expect(line).toMatch(new RegExp(`^mrn ${argv[0]}: `));
+      expect(line).not.toMatch(new RegExp(`mrn ${argv[0]}: mrn ${argv[0]}`));
+    }
+  });
 });
