@@ -168,16 +168,19 @@ export interface StepMemory {
 /**
  * Measures the peak tensor memory of a forward+backward at micro-batch sizes 1 and 2 (with
  * `tf.profile`) and splits it into a per-sample and a fixed part, for {@link pickMicroBatchSize}.
- * Runs two small steps; applies no update.
+ * Both parts are above the tensors already alive (weights, the batch), which `pickMicroBatchSize`
+ * subtracts from the heap itself. Runs two small steps; applies no update.
  */
 export async function measureStepMemory(loss: MicroBatchLoss, varList?: tf.Variable[]): Promise<StepMemory> {
   useEarlyBackwardRelease();
+  // tf.profile's peak counts every live tensor; counting them here too would count them twice.
+  const live = tf.memory().numBytes;
   const peakAt = async (n: number): Promise<number> => {
     const info = await tf.profile(() => {
       const { value, grads } = tf.variableGrads(() => loss(0, n), varList);
       tf.dispose([value, ...Object.values(grads)]);
     });
-    return info.peakBytes;
+    return Math.max(info.peakBytes - live, 1);
   };
   return splitStepMemory(await peakAt(1), await peakAt(2));
 }

@@ -88,6 +88,13 @@ describe('gradient accumulation', () => {
     expect(m.bytesPerSample).toBeGreaterThanOrEqual(4 * (IN + HIDDEN + CLASSES));
     // The gradients of both weight matrices exist at the peak whatever the batch size.
     expect(m.fixedBytes).toBeGreaterThanOrEqual(4 * (IN * HIDDEN + HIDDEN * CLASSES));
+    // Tensors alive before the measurement are not part of either: pickMicroBatchSize subtracts them
+    // from the heap itself (they used to be counted twice).
+    const ballast = tf.zeros([4 << 20]); // 16 MiB
+    const withBallast = await measureStepMemory(meanLoss, [w1, w2]);
+    ballast.dispose();
+    expect(withBallast.fixedBytes).toBeLessThan(m.fixedBytes + (1 << 20));
+    expect(withBallast.bytesPerSample).toBe(m.bytesPerSample);
   });
 
   it('picks the micro-batch size from the wasm heap limit', () => {
