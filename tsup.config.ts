@@ -22,6 +22,8 @@ export default defineConfig([
       synth: 'src/synth/index.ts',
       plots: 'src/plots/index.ts',
       cli: 'src/cli/main.ts',
+      // Started by trainMrn's parallel folds (src/train/fold-workers.ts) from next to its own chunk.
+      'fold-worker': 'src/train/fold-worker.ts',
     },
     format: ['esm', 'cjs'],
     dts: { entry: { index: 'src/index.ts', synth: 'src/synth/index.ts', plots: 'src/plots/index.ts' } },

@@ -201,6 +201,7 @@ export {
   type CrossValidationIO,
 } from './train/cross-validate.js';
 export * from './train/run.js';
+export { defaultParallelFolds } from './train/fold-workers.js';
 export * from './train/enough-cases.js';
 export * from './predict/load-mrn.js';
 export * from './predict/mrn-ensemble.js';

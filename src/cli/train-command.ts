@@ -65,6 +65,9 @@ Options:
   --preset NAME       model architecture: mrn-paper (the paper's sizes, default) or mrn-tiny
   --embed-dim E       token width of the heads (default: the preset's, 256 for mrn-paper)
   --seed N            seed of folds, batches and augmentation (default 0)
+  --parallel-folds N  folds trained at once, each in a worker thread with a one-thread backend (the
+                      same models as one at a time). Default: on wasm one per core, at most the
+                      folds, 4 and ~3 GiB of free memory each; else 1
   --help              show this help
 
 Writes OUT/model.json (the ensemble for 'mrn predict'/'mrn eval'), OUT/fold-i/{best,last}/ checkpoints,
@@ -95,6 +98,7 @@ checkpoint in OUT belongs to other settings or is damaged, 7 backend.`,
       preset: { type: 'string' },
       'embed-dim': { type: 'string' },
       seed: { type: 'string' },
+      'parallel-folds': { type: 'string' },
     });
     requireOptions('train', values, ['data', 'labels']);
     const folds = intOption('train', 'folds', values.folds, 5);
@@ -105,6 +109,12 @@ checkpoint in OUT belongs to other settings or is damaged, 7 backend.`,
     const microBatch = intOption('train', 'micro-batch', values['micro-batch'], 0);
     if (microBatch < 0)
       throw new MrnError('E_USAGE', `mrn train: --micro-batch must be >= 0, got ${microBatch}`);
+    const parallelFolds =
+      values['parallel-folds'] === undefined
+        ? undefined
+        : intOption('train', 'parallel-folds', values['parallel-folds'], 1);
+    if (parallelFolds !== undefined && parallelFolds < 1)
+      throw new MrnError('E_USAGE', `mrn train: --parallel-folds must be >= 1, got ${parallelFolds}`);
     const outDir = values.out ?? 'runs/mrn';
     const config: MrnRunConfig = {
       backbone: values.backbone,
@@ -126,6 +136,7 @@ checkpoint in OUT belongs to other settings or is damaged, 7 backend.`,
         patience: intOption('train', 'patience', values.patience, 10),
         seed: intOption('train', 'seed', values.seed, 0),
       },
+      parallelFolds,
     };
     if (!values.backbone) io.err(PRETRAINED_WEIGHTS_NOTE);
     await selectCliBackend(io);

@@ -12,6 +12,7 @@ import { MrnError } from '../errors.js';
 import { MultiRoiNet, type MultiRoiNetConfig } from '../layers/multi-roi-net.js';
 import { type CasePrediction, predictFromFeatures } from './evaluate.js';
 import type { FeatureSource, LabelledCase } from './feature-batch.js';
+import { type FoldJob, parallelFoldsRefusal, trainFoldsInWorkers } from './fold-workers.js';
 import { binaryMetrics, type BinaryMetrics, type BootstrapOptions } from './metrics.js';
 import { type CheckpointContext, trainOnFeatures, type TrainOptions } from './trainer.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
@@ -125,6 +126,13 @@ export interface CrossValidationIO {
   /** Progress bar stream; `false` for none. */
   progress?: false | { write(chunk: string): unknown; isTTY?: boolean };
   log?: (line: string) => void;
+  /**
+   * Folds trained at the same time, each in a worker thread with its own single-threaded backend
+   * (see ./fold-workers.ts; same models as one at a time). Needs `outDir` and `checkpoint`; otherwise,
+   * or for a configuration a worker cannot receive, folds run one at a time and `log` says why.
+   * Default 1.
+   */
+  parallelFolds?: number;
 }
 
 /**
@@ -145,11 +153,10 @@ export async function crossValidateOnFeatures(
   const checkpointDirs: string[] = [];
   const foldOf = new Map<string, number>();
   try {
-    for (const fold of folds) {
-      const { result, model, checkpointDir } = await trainFold(source, fold, k, seed, config, io);
+    for (const { result, model, checkpointDir } of await trainFolds(source, folds, k, seed, config, io)) {
       models.push(model);
       if (checkpointDir) checkpointDirs.push(checkpointDir);
-      for (const c of fold.test) foldOf.set(c.caseId, fold.index);
+      for (const c of folds.find((f) => f.index === result.fold)!.test) foldOf.set(c.caseId, result.fold);
       results.push(result);
     }
   } catch (error) {
@@ -167,11 +174,49 @@ export async function crossValidateOnFeatures(
   return { k, folds: results, pooled, predictions, models, checkpointDirs };
 }
 
+/** Every fold, one at a time or in workers (`io.parallelFolds`), with its model, in fold order. */
+async function trainFolds(
+  source: FeatureSource,
+  folds: readonly FoldJob[],
+  k: number,
+  seed: number,
+  config: CrossValidationConfig,
+  io: CrossValidationIO,
+): Promise<Array<{ result: FoldResult; model: MultiRoiNet; checkpointDir?: string }>> {
+  const wanted = io.parallelFolds ?? 1;
+  const refusal = wanted > 1 && folds.length > 1 ? parallelFoldsRefusal(config, io) : 'one at a time';
+  if (refusal === undefined) {
+    const workers = Math.min(wanted, folds.length);
+    io.log?.(`training ${folds.length} folds, ${workers} at a time (one worker thread each)`);
+    const outcomes = await trainFoldsInWorkers(source, folds, k, seed, config, io, workers);
+    const trained: Array<{ result: FoldResult; model: MultiRoiNet; checkpointDir?: string }> = [];
+    try {
+      for (const o of outcomes) {
+        trained.push({ ...o, model: await MultiRoiNet.load(path.join(o.checkpointDir, 'model')) });
+      }
+    } catch (error) {
+      for (const t of trained) t.model.dispose();
+      throw error;
+    }
+    return trained;
+  }
+  if (wanted > 1 && folds.length > 1) io.log?.(`folds run one at a time: ${refusal}`);
+  const trained: Array<{ result: FoldResult; model: MultiRoiNet; checkpointDir?: string }> = [];
+  try {
+    for (const fold of folds) trained.push(await trainFold(source, fold, k, seed, config, io));
+  } catch (error) {
+    for (const t of trained) t.model.dispose();
+    throw error;
+  }
+  return trained;
+}
+
 /**
  * One fold: its model (seed offset by the fold index) trained with an inner validation split, into
- * `fold-<i>/` when writing, then scored on the fold's held-out cases.
+ * `fold-<i>/` when writing, then scored on the fold's held-out cases. Exported for the fold workers
+ * (./fold-worker.ts), which run exactly this.
  */
-async function trainFold(
+export async function trainFold(
   source: FeatureSource,
   fold: { index: number; train: readonly LabelledCase[]; test: readonly LabelledCase[] },
   k: number,

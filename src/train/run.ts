@@ -34,6 +34,7 @@ import { type ResolvedBackbone, resolveBackbone, saveVitWeights } from './backbo
 import { acquireRunLock } from './run-lock.js';
 import type { CheckpointBackbone } from './checkpoint.js';
 import { crossValidateOnFeatures, type CrossValidationReport, innerSplit } from './cross-validate.js';
+import { defaultParallelFolds } from './fold-workers.js';
 import { readEpochLog, type EpochRecord } from './epoch-log.js';
 import { extractFeatures, type FailedCase } from './feature-extraction.js';
 import type { BootstrapOptions } from './metrics.js';
@@ -65,6 +66,12 @@ export interface MrnRunConfig {
   valFraction?: number;
   /** Bootstrap of the confidence intervals. Default 1000 resamples, seed 0. */
   bootstrap?: BootstrapOptions;
+  /**
+   * Folds trained at the same time, each in a worker thread with a single-threaded backend (same
+   * models as one at a time; needs `outDir`). Default {@link defaultParallelFolds}: on wasm one per
+   * core (at most the folds, 4, and ~3 GiB of free memory each), elsewhere 1.
+   */
+  parallelFolds?: number;
 }
 
 /** Where a run writes and talks. */
@@ -337,7 +344,13 @@ async function trainModels(
         valFraction: config.valFraction,
         bootstrap: config.bootstrap,
       },
-      { outDir, checkpoint, progress: io.progress, log: io.log },
+      {
+        outDir,
+        checkpoint,
+        progress: io.progress,
+        log: io.log,
+        parallelFolds: config.parallelFolds ?? defaultParallelFolds(k),
+      },
     );
     return { report, models: report.models, members: report.folds.map((f) => `fold-${f.fold + 1}/best`) };
   }
