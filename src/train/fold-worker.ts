@@ -61,8 +61,6 @@ port.on('message', (m: FoldMainMessage) => {
     else waiting?.resolve(m.value!);
   } else if (m.type === 'fold') {
     trainOne(m.job).catch(fail);
-  } else if (m.type === 'stop') {
-    port.close();
   }
 });
 

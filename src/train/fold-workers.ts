@@ -55,8 +55,7 @@ export type FoldWorkerMessage =
 /** Messages to a worker. */
 export type FoldMainMessage =
   | { type: 'fold'; job: FoldJob }
-  | { type: 'features'; id: number; value?: RoiFeatures; error?: { code?: MrnErrorCode; message: string } }
-  | { type: 'stop' };
+  | { type: 'features'; id: number; value?: RoiFeatures; error?: { code?: MrnErrorCode; message: string } };
 
 /** A fold trained in a worker: its result and the folder of its best checkpoint. */
 export interface FoldOutcome {
@@ -179,8 +178,9 @@ export async function trainFoldsInWorkers(
       let current: number | undefined;
       const handOut = () => {
         if (next >= jobs.length) {
+          // Terminated rather than asked to stop: a backend's timers must not keep a worker alive.
           current = undefined;
-          worker.postMessage({ type: 'stop' } satisfies FoldMainMessage);
+          void worker.terminate();
           return;
         }
         current = next++;
