@@ -18,7 +18,14 @@ const ROIS = [
   { id: 'roi-a', numClasses: 2, slices: 3 },
   { id: 'roi-b', numClasses: 3, slices: 4 },
 ];
-const CONFIG = { rois: ROIS, preset: 'mrn-tiny' as const, sliceSize: 28, backboneDim: 8, patchSize: 14, seed: 5 };
+const CONFIG = {
+  rois: ROIS,
+  preset: 'mrn-tiny' as const,
+  sliceSize: 28,
+  backboneDim: 8,
+  patchSize: 14,
+  seed: 5,
+};
 const LABELS = [0, 1, 0, 1];
 
 function makeBatch(): MrnBatch {
