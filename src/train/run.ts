@@ -405,7 +405,8 @@ function writeRunOutputs(
     })),
     seconds: r.seconds,
     backbone: r.info,
-    config: r.config,
+    // What shaped the results; how many folds trained at once did not (same models either way).
+    config: { ...r.config, parallelFolds: undefined },
     pooled: r.report ? r.report.pooled : undefined,
     folds: r.report?.folds.map((f) => ({
       fold: f.fold + 1,

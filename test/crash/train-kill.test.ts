@@ -10,6 +10,9 @@ import { createRng } from '../../src/rng.js';
 // the middle of a checkpoint or run-file write) and rerun with the same command each time ends with
 // exactly the weights, optimiser state, epoch logs and metrics of an uninterrupted run.
 // Tiny config: 8 synthetic cases (small FOV), 2 folds, 3 epochs, S = 28, the random tiny ViT.
+// The reference and the write-kills run the folds one at a time (`--parallel-folds 1`: the write hook
+// of train-entry.ts lives in the main thread, and fold workers write their own checkpoints); two
+// kills mid epoch and the final rerun train both folds side by side, in worker threads.
 // It starts 7 processes (~1-2 min on 2 idle cores), so it runs in its own CI step (`npm run
 // test:crash`), not in `npm test`. MRN_CRASH_SEED picks other kill moments.
 
@@ -35,6 +38,7 @@ function train(
   out: string,
   env: Record<string, string> = {},
   killWhen?: { pattern: RegExp; afterMs: number },
+  parallelFolds = 1,
 ): Promise<Outcome> {
   const args = [
     '--import',
@@ -61,6 +65,8 @@ function train(
     '4',
     '--out',
     out,
+    '--parallel-folds',
+    String(parallelFolds),
   );
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
@@ -132,6 +138,7 @@ describe('mrn train killed with SIGKILL and rerun', () => {
       what: string;
       env?: Record<string, string>;
       when?: { pattern: RegExp; afterMs: number };
+      parallel?: boolean;
     }[] = [
       {
         what: 'during feature extraction',
@@ -147,18 +154,24 @@ describe('mrn train killed with SIGKILL and rerun', () => {
         const n = span(lo!, hi!);
         return { what: `in the middle of write ${n}/${writes}`, env: { MRN_TEST_KILL_AT_WRITE: String(n) } };
       }),
+      ...[0, 1].map(() => ({
+        what: 'mid epoch, both folds in workers',
+        when: { pattern: /training 2 folds, 2 at a time/, afterMs: span(500, 4000) },
+        parallel: true,
+      })),
     ];
     const log: string[] = [];
     for (const k of kills) {
-      const r = await train(RUN, k.env, k.when);
+      const r = await train(RUN, k.env, k.when, k.parallel ? 2 : 1);
       log.push(`${k.what}: ${r.signal ?? `exit ${r.code}`} after ${r.ms} ms`);
       // A kill that came too late lets the run finish: that is fine, the rerun must still match.
       if (r.signal === null) expect(r.code, r.stderr).toBe(0);
     }
-    const final = await train(RUN);
+    const final = await train(RUN, {}, undefined, 2);
     expect(final.code, `${log.join('\n')}\n${final.stderr}`).toBe(0);
     console.log(`reference ${T} ms, ${writes} writes; kills:\n${log.join('\n')}\nfinal rerun ${final.ms} ms`);
-    expect(log.filter((l) => l.includes('SIGKILL')).length).toBeGreaterThanOrEqual(5);
+    expect(log.filter((l) => l.includes('SIGKILL')).length).toBeGreaterThanOrEqual(6);
+    expect(final.stderr).toMatch(/training 2 folds, 2 at a time/);
     const expected = fingerprint(REF);
     expect(Object.keys(expected).length).toBeGreaterThanOrEqual(12); // checkpoints, logs, metrics, predictions
     expect(fingerprint(RUN)).toEqual(expected);
