@@ -21,8 +21,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend.js';
 import { MultiRoiNet } from '../src/layers/multi-roi-net.js';
-import type { MrnBatch } from '../src/layers/types.js';
-import { blockTargets } from '../src/losses/block-targets.js';
+import { randomFeaturesBatch } from './random-features-batch.js';
 import { trainStep } from '../src/train/train-step.js';
 
 const args = process.argv.slice(2);
@@ -44,31 +43,7 @@ interface ChildResult {
 async function child(threads: number): Promise<void> {
   const report = await selectBackend({ backend: 'wasm', optimizeWasm: { threads } });
   const model = new MultiRoiNet({ backboneDim: DIM, patchSize: 14 });
-  const c = model.config;
-  const rois: MrnBatch['rois'] = {};
-  c.rois.forEach((roi, i) => {
-    const d = roi.slices ?? c.maxSlices;
-    const ids = tf.randomUniformInt(
-      [B, d, c.sliceSize, c.sliceSize],
-      0,
-      roi.numClasses,
-      30 + i,
-    ) as tf.Tensor4D;
-    rois[roi.id] = {
-      patch: tf.randomNormal([B, d, TOKENS, DIM], 0, 1, 'float32', 10 + i) as tf.Tensor4D,
-      cls: tf.randomNormal([B, d, DIM], 0, 1, 'float32', 20 + i) as tf.Tensor3D,
-      valid: tf.ones([B, d]) as tf.Tensor2D,
-      masks: blockTargets(ids, Math.sqrt(TOKENS) * c.segUpsample, roi.numClasses),
-    };
-    ids.dispose();
-  });
-  const batch: MrnBatch = {
-    rois,
-    labels: tf.tensor1d(
-      Array.from({ length: B }, (_, i) => i % 2),
-      'int32',
-    ),
-  };
+  const batch = randomFeaturesBatch(model, B, TOKENS);
   const optimizer = tf.train.adam(1e-4);
   trainStep(model, optimizer, batch, { microBatchSize: B });
   const t0 = performance.now();
