@@ -12,7 +12,13 @@ import { MrnError } from '../errors.js';
 import { MultiRoiNet, type MultiRoiNetConfig } from '../layers/multi-roi-net.js';
 import { type CasePrediction, predictFromFeatures } from './evaluate.js';
 import type { FeatureSource, LabelledCase } from './feature-batch.js';
-import { type FoldJob, parallelFoldsRefusal, trainFoldsInWorkers } from './fold-workers.js';
+import {
+  type FoldJob,
+  type FoldOutcome,
+  FoldWorkerStartError,
+  parallelFoldsRefusal,
+  trainFoldsInWorkers,
+} from './fold-workers.js';
 import { binaryMetrics, type BinaryMetrics, type BootstrapOptions } from './metrics.js';
 import { type CheckpointContext, trainOnFeatures, type TrainOptions } from './trainer.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
@@ -188,7 +194,15 @@ async function trainFolds(
   if (refusal === undefined) {
     const workers = Math.min(wanted, folds.length);
     io.log?.(`training ${folds.length} folds, ${workers} at a time (one worker thread each)`);
-    const outcomes = await trainFoldsInWorkers(source, folds, k, seed, config, io, workers);
+    let outcomes: FoldOutcome[];
+    try {
+      outcomes = await trainFoldsInWorkers(source, folds, k, seed, config, io, workers);
+    } catch (error) {
+      if (!(error instanceof FoldWorkerStartError)) throw error;
+      // Folds a worker finished before another failed to start resume from their checkpoints.
+      io.log?.(`fold workers could not start (${error.message}): folds run one at a time`);
+      return trainFolds(source, folds, k, seed, config, { ...io, parallelFolds: 1 });
+    }
     const trained: Array<{ result: FoldResult; model: MultiRoiNet; checkpointDir?: string }> = [];
     try {
       for (const o of outcomes) {

@@ -109,6 +109,14 @@ function startWorker(setup: FoldWorkerSetup): Worker {
   return new Worker(file, { workerData: setup });
 }
 
+/**
+ * A worker that failed before it was ready for a fold (its script did not load, its backend did not
+ * start): nothing was trained in it, so the caller can train the folds one at a time instead.
+ */
+export class FoldWorkerStartError extends Error {
+  override readonly name = 'FoldWorkerStartError';
+}
+
 function workerError(m: {
   code?: MrnErrorCode;
   message: string;
@@ -176,6 +184,7 @@ export async function trainFoldsInWorkers(
       const worker = startWorker(setup);
       started.push(worker);
       let current: number | undefined;
+      let ready = false;
       const handOut = () => {
         if (next >= jobs.length) {
           // Terminated rather than asked to stop: a backend's timers must not keep a worker alive.
@@ -187,17 +196,23 @@ export async function trainFoldsInWorkers(
         worker.postMessage({ type: 'fold', job: jobs[current]! } satisfies FoldMainMessage);
       };
       worker.on('message', (m: FoldWorkerMessage) => {
-        if (m.type === 'ready') handOut();
-        else if (m.type === 'log') io.log?.(m.line);
+        if (m.type === 'ready') {
+          ready = true;
+          handOut();
+        } else if (m.type === 'log') io.log?.(m.line);
         else if (m.type === 'get') void answerFeatures(worker, source, m);
         else if (m.type === 'done') {
           outcomes[current!] = { result: m.result, checkpointDir: m.checkpointDir };
           handOut();
-        } else if (m.type === 'error') reject(workerError(m));
+        } else if (m.type === 'error') {
+          reject(ready ? workerError(m) : new FoldWorkerStartError(m.message));
+        }
       });
-      worker.on('error', (error) => reject(error));
+      worker.on('error', (error) => reject(ready ? error : new FoldWorkerStartError(error.message)));
       worker.on('exit', (code) => {
-        if (current === undefined) resolve();
+        if (!ready)
+          reject(new FoldWorkerStartError(`a fold worker exited (code ${code}) before it was ready`));
+        else if (current === undefined) resolve();
         else
           reject(
             new MrnError(

@@ -116,6 +116,30 @@ describe('folds trained in worker threads', () => {
     expect((err as Error).message).toMatch(/simulated unreadable features of c4/);
   });
 
+  it('falls back to one fold at a time when the workers cannot start (a backend they cannot load)', async () => {
+    // A backend registered only in this thread: the workers' selectBackend cannot find it.
+    const name = 'mrn-test-cpu';
+    const cpu = tf.findBackend('cpu') as unknown as { constructor: new () => tf.KernelBackend };
+    tf.registerBackend(name, () => new cpu.constructor());
+    for (const kernel of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...kernel, backendName: name });
+    await tf.setBackend(name);
+    try {
+      const lines: string[] = [];
+      const r = await crossValidateOnFeatures(
+        makeSource(),
+        CASES.slice(0, 12),
+        2,
+        CONFIG,
+        io('nostart', 2, lines),
+      );
+      expect(lines.join('\n')).toMatch(/fold workers could not start \(.*\): folds run one at a time/);
+      expect(r.folds).toHaveLength(2);
+      r.models.forEach((m) => m.dispose());
+    } finally {
+      await tf.setBackend('cpu');
+    }
+  });
+
   it('runs one at a time, saying why, without a run folder', async () => {
     const lines: string[] = [];
     const r = await crossValidateOnFeatures(makeSource(), CASES.slice(0, 12), 2, CONFIG, {
