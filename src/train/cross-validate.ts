@@ -14,7 +14,6 @@ import { type CasePrediction, predictFromFeatures } from './evaluate.js';
 import type { FeatureSource, LabelledCase } from './feature-batch.js';
 import {
   type FoldJob,
-  type FoldOutcome,
   FoldWorkerStartError,
   parallelFoldsRefusal,
   trainFoldsInWorkers,
@@ -158,17 +157,13 @@ export async function crossValidateOnFeatures(
   const models: MultiRoiNet[] = [];
   const checkpointDirs: string[] = [];
   const foldOf = new Map<string, number>();
-  try {
-    for (const { result, model, checkpointDir } of await trainFolds(source, folds, k, seed, config, io)) {
-      models.push(model);
-      if (checkpointDir) checkpointDirs.push(checkpointDir);
-      for (const c of folds.find((f) => f.index === result.fold)!.test) foldOf.set(c.caseId, result.fold);
-      results.push(result);
-    }
-  } catch (error) {
-    for (const m of models) m.dispose();
-    throw error;
-  }
+  // In fold order, whichever way they trained.
+  (await trainFolds(source, folds, k, seed, config, io)).forEach(({ result, model, checkpointDir }, i) => {
+    models.push(model);
+    if (checkpointDir) checkpointDirs.push(checkpointDir);
+    for (const c of folds[i]!.test) foldOf.set(c.caseId, result.fold);
+    results.push(result);
+  });
   const byId = new Map(results.flatMap((r) => r.predictions.map((p) => [p.caseId, p] as const)));
   const predictions = cases.map((c) => ({ ...byId.get(c.caseId)!, fold: foldOf.get(c.caseId)! }));
   const pooled = binaryMetrics(
@@ -180,7 +175,27 @@ export async function crossValidateOnFeatures(
   return { k, folds: results, pooled, predictions, models, checkpointDirs };
 }
 
-/** Every fold, one at a time or in workers (`io.parallelFolds`), with its model, in fold order. */
+type TrainedFold = { result: FoldResult; model: MultiRoiNet; checkpointDir?: string };
+
+/**
+ * `make` for each item in order, collecting the trained folds; if one fails, the models made so far
+ * are disposed before the error goes on.
+ */
+async function collectFolds<T>(
+  items: readonly T[],
+  make: (item: T) => Promise<TrainedFold>,
+): Promise<TrainedFold[]> {
+  const trained: TrainedFold[] = [];
+  try {
+    for (const item of items) trained.push(await make(item));
+  } catch (error) {
+    for (const t of trained) t.model.dispose();
+    throw error;
+  }
+  return trained;
+}
+
+/** Every fold, in workers (`io.parallelFolds`) or one at a time, with its model, in fold order. */
 async function trainFolds(
   source: FeatureSource,
   folds: readonly FoldJob[],
@@ -188,41 +203,27 @@ async function trainFolds(
   seed: number,
   config: CrossValidationConfig,
   io: CrossValidationIO,
-): Promise<Array<{ result: FoldResult; model: MultiRoiNet; checkpointDir?: string }>> {
+): Promise<TrainedFold[]> {
   const wanted = io.parallelFolds ?? 1;
-  const refusal = wanted > 1 && folds.length > 1 ? parallelFoldsRefusal(config, io) : 'one at a time';
-  if (refusal === undefined) {
+  const parallel = wanted > 1 && folds.length > 1;
+  const refusal = parallel ? parallelFoldsRefusal(config, io) : undefined;
+  if (refusal) io.log?.(`folds run one at a time: ${refusal}`);
+  if (parallel && !refusal) {
     const workers = Math.min(wanted, folds.length);
     io.log?.(`training ${folds.length} folds, ${workers} at a time (one worker thread each)`);
-    let outcomes: FoldOutcome[];
     try {
-      outcomes = await trainFoldsInWorkers(source, folds, k, seed, config, io, workers);
+      const outcomes = await trainFoldsInWorkers(source, folds, k, seed, config, io, workers);
+      return await collectFolds(outcomes, async (o) => ({
+        ...o,
+        model: await MultiRoiNet.load(path.join(o.checkpointDir, 'model')),
+      }));
     } catch (error) {
       if (!(error instanceof FoldWorkerStartError)) throw error;
       // Folds a worker finished before another failed to start resume from their checkpoints.
       io.log?.(`fold workers could not start (${error.message}): folds run one at a time`);
-      return trainFolds(source, folds, k, seed, config, { ...io, parallelFolds: 1 });
     }
-    const trained: Array<{ result: FoldResult; model: MultiRoiNet; checkpointDir?: string }> = [];
-    try {
-      for (const o of outcomes) {
-        trained.push({ ...o, model: await MultiRoiNet.load(path.join(o.checkpointDir, 'model')) });
-      }
-    } catch (error) {
-      for (const t of trained) t.model.dispose();
-      throw error;
-    }
-    return trained;
   }
-  if (wanted > 1 && folds.length > 1) io.log?.(`folds run one at a time: ${refusal}`);
-  const trained: Array<{ result: FoldResult; model: MultiRoiNet; checkpointDir?: string }> = [];
-  try {
-    for (const fold of folds) trained.push(await trainFold(source, fold, k, seed, config, io));
-  } catch (error) {
-    for (const t of trained) t.model.dispose();
-    throw error;
-  }
-  return trained;
+  return collectFolds(folds, (fold) => trainFold(source, fold, k, seed, config, io));
 }
 
 /**

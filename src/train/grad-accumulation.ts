@@ -170,8 +170,15 @@ export interface StepMemory {
  * `tf.profile`) and splits it into a per-sample and a fixed part, for {@link pickMicroBatchSize}.
  * Both parts are above the tensors already alive (weights, the batch), which `pickMicroBatchSize`
  * subtracts from the heap itself. Runs two small steps; applies no update.
+ *
+ * @param batchSize samples `loss` can take; with 1, only the one-sample step is measured and all of
+ *   it counts per sample (`fixedBytes` 0, an overestimate). Default 2.
  */
-export async function measureStepMemory(loss: MicroBatchLoss, varList?: tf.Variable[]): Promise<StepMemory> {
+export async function measureStepMemory(
+  loss: MicroBatchLoss,
+  varList?: tf.Variable[],
+  batchSize = 2,
+): Promise<StepMemory> {
   useEarlyBackwardRelease();
   // tf.profile's peak counts every live tensor; counting them here too would count them twice.
   const live = tf.memory().numBytes;
@@ -182,7 +189,9 @@ export async function measureStepMemory(loss: MicroBatchLoss, varList?: tf.Varia
     });
     return Math.max(info.peakBytes - live, 1);
   };
-  return splitStepMemory(await peakAt(1), await peakAt(2));
+  const one = await peakAt(1);
+  if (batchSize < 2) return { bytesPerSample: one, fixedBytes: 0 };
+  return splitStepMemory(one, await peakAt(2));
 }
 
 /**

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { MrnError } from '../errors.js';
 import type { MrnBatch, MrnOutputs } from '../layers/types.js';
 import { mrnObjective, type MrnObjectiveWeights } from '../losses/objective.js';
-import { pickMicroBatchSize, splitStepMemory, type StepMemory } from './grad-accumulation.js';
+import { measureStepMemory, pickMicroBatchSize, type StepMemory } from './grad-accumulation.js';
 import { batchSizeOf, disposeSlicedBatch, objectiveGradients, sliceBatch } from './grad-cache.js';
 import { useEarlyBackwardRelease } from './backward-memory.js';
 
@@ -102,26 +102,16 @@ export async function measureTrainStepMemory(
   if (!batch.labels || batchSizeOf(batch) < 1) {
     throw new MrnError('E_INVALID_ARGUMENT', 'measureTrainStepMemory: needs a labelled batch');
   }
-  useEarlyBackwardRelease();
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const live = tf.memory().numBytes;
-  const peakAbove = async (n: number): Promise<number> => {
-    const info = await tf.profile(() => {
-      const { value, grads } = tf.variableGrads(() => {
-        const part = sliceBatch(batch, 0, n, true);
-        try {
-          return mrnObjective(model.apply(part, { training: true }), part, weights).total;
-        } finally {
-          disposeSlicedBatch(part);
-        }
-      }, vars);
-      tf.dispose([value, ...Object.values(grads)]);
-    });
-    return Math.max(info.peakBytes - live, 1);
+  const loss = (start: number, end: number): tf.Scalar => {
+    const part = sliceBatch(batch, start, end, true);
+    try {
+      return mrnObjective(model.apply(part, { training: true }), part, weights).total;
+    } finally {
+      disposeSlicedBatch(part);
+    }
   };
-  const one = await peakAbove(1);
-  if (batchSizeOf(batch) < 2) return { bytesPerSample: one, fixedBytes: 0 };
-  return splitStepMemory(one, await peakAbove(2));
+  return measureStepMemory(loss, vars, batchSizeOf(batch));
 }
 
 /**
