@@ -62,12 +62,47 @@ export function setFastBlockGradients(enabled: boolean): void {
   fastBlocks = enabled;
 }
 
-/** The normalised input `(x - mean) * rstd` and `rstd = 1 / sqrt(var + eps)`, over the last axis. */
-function normalise(x: tf.Tensor, eps = LAYER_NORM_EPS): { normed: tf.Tensor; rstd: tf.Tensor } {
-  const centred = tf.sub(x, tf.mean(x, -1, true));
-  const variance = tf.mean(tf.square(centred), -1, true);
-  const rstd = tf.rsqrt(tf.add(variance, eps));
-  return { normed: tf.mul(centred, rstd), rstd };
+/**
+ * The normalised input `(x - mean) * rstd` over the last axis, with the row statistics `mean` and
+ * `rstd = 1 / sqrt(var + eps)` (biased variance) a backward pass needs to recompute it.
+ */
+function normalise(
+  x: tf.Tensor,
+  eps = LAYER_NORM_EPS,
+): { normed: tf.Tensor; mean: tf.Tensor; rstd: tf.Tensor } {
+  const mean = tf.mean(x, -1, true);
+  const centred = tf.sub(x, mean);
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), eps));
+  const normed = tf.mul(centred, rstd);
+  centred.dispose();
+  return { normed, mean, rstd };
+}
+
+/** `(x - mean) * rstd` from saved row statistics: the same ops, so the same bits, as the forward pass. */
+function recomputeNormed(x: tf.Tensor, mean: tf.Tensor, rstd: tf.Tensor): tf.Tensor {
+  const centred = tf.sub(x, mean);
+  const normed = tf.mul(centred, rstd);
+  centred.dispose();
+  return normed;
+}
+
+/**
+ * LayerNorm's input gradient `rstd * (dn - mean(dn) - n * mean(dn * n))` for `dn = dy * gamma`,
+ * computed so that at most three row-sized temporaries exist at once (this runs on the largest tensors
+ * of a step, at its memory peak); disposes `n`.
+ */
+function layerNormInputGradient(dn: tf.Tensor, n: tf.Tensor, rstd: tf.Tensor): tf.Tensor {
+  const dnMean = tf.mean(dn, -1, true);
+  const product = tf.mul(dn, n);
+  const projection = tf.mean(product, -1, true);
+  product.dispose();
+  const centredGrad = tf.sub(dn, dnMean);
+  const along = tf.mul(n, projection);
+  n.dispose();
+  const difference = tf.sub(centredGrad, along);
+  centredGrad.dispose();
+  along.dispose();
+  return tf.mul(difference, rstd);
 }
 
 /**
@@ -90,19 +125,23 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps =
   const fused = tf.customGrad((...args) => {
     const [xIn, gammaIn, betaIn] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const { normed, rstd } = normalise(xIn!, eps);
-    save([normed, rstd, gammaIn!]);
+    const { normed, mean, rstd } = normalise(xIn!, eps);
+    // The input, not the normalised rows: the input is usually kept anyway (it is another layer's
+    // output, or feeds a second LayerNorm), so the backward recomputes n from it at no extra memory.
+    save([xIn!, mean, rstd, gammaIn!]);
     return {
       value: tf.add(tf.mul(normed, gammaIn!), betaIn!),
       // In tidy: tfjs calls a custom gradient outside any scope of its own, so its temporaries would
       // otherwise live until the whole backward pass ends.
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
-          const [n, r, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+          const [xs, m, r, g] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+          const n = recomputeNormed(xs, m, r);
+          const dyN = tf.mul(dy, n);
+          const dGamma = tf.sum(dyN, 0);
+          dyN.dispose();
           const dn = tf.mul(dy, g);
-          const centredGrad = tf.sub(dn, tf.mean(dn, -1, true));
-          const dx = tf.mul(tf.sub(centredGrad, tf.mul(n, tf.mean(tf.mul(dn, n), -1, true))), r);
-          return [dx, tf.sum(tf.mul(dy, n), 0), tf.sum(dy, 0)];
+          return [layerNormInputGradient(dn, n, r), dGamma, tf.sum(dy, 0)];
         }),
     };
   });
@@ -138,17 +177,28 @@ export function normalisedDense(x: tf.Tensor, norm: LayerNormBlock, dense: Dense
     const [gamma, beta, kernel, bias] = args.slice(0, weights.length) as tf.Tensor[];
     const save = args[weights.length] as tf.GradSaveFunc;
     // x enters as a constant here (its gradient is the term below), so its statistics are not taped.
-    const { normed } = normalise(rows, norm.eps);
-    save([normed, gamma!, beta!, kernel!]);
+    // Saved: x itself (the cached features, alive anyway) and its row statistics, not the normalised
+    // rows (as large as x): the backward recomputes them.
+    const { normed, mean, rstd } = normalise(rows, norm.eps);
+    save([rows, mean, rstd, gamma!, beta!, kernel!]);
     let y = tf.matMul(tf.add(tf.mul(normed, gamma!), beta!) as tf.Tensor2D, kernel as tf.Tensor2D);
     if (bias) y = tf.add(y, bias);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
-          const [n, g, b, w] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor2D];
+          const [xs, m, r, g, b, w] = saved as [
+            tf.Tensor2D,
+            tf.Tensor,
+            tf.Tensor,
+            tf.Tensor1D,
+            tf.Tensor1D,
+            tf.Tensor2D,
+          ];
           const dy2 = dy as tf.Tensor2D;
+          const n = recomputeNormed(xs, m, r) as tf.Tensor2D;
           const product = tf.matMul(n, dy2, true, false); // [in, out]
+          n.dispose();
           const colSum = tf.sum(dy2, 0); // [out]
           const dKernel = tf.add(
             tf.mul(product, tf.reshape(g, [inDim, 1])),
@@ -170,8 +220,7 @@ export function normalisedDense(x: tf.Tensor, norm: LayerNormBlock, dense: Dense
         tf.tidy(() => {
           const { normed, rstd } = normalise(saved[0]!, norm.eps);
           const dn = tf.mul(tf.matMul(dy as tf.Tensor2D, kernelVar as tf.Tensor2D, false, true), gammaVar);
-          const centredGrad = tf.sub(dn, tf.mean(dn, -1, true));
-          return tf.mul(tf.sub(centredGrad, tf.mul(normed, tf.mean(tf.mul(dn, normed), -1, true))), rstd);
+          return layerNormInputGradient(dn, normed, rstd);
         }),
     };
   });

@@ -24,6 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 type GradientThunks = Record<string, () => tf.Tensor>;
 
 interface TapeNode {
+  kernelName?: string;
   gradient?: (dys: (tf.Tensor | null)[]) => GradientThunks;
   saved?: tf.Tensor[];
 }
@@ -92,18 +93,48 @@ function wrapGradient(engine: EngineInternals, node: TapeNode): void {
   };
 }
 
+/**
+ * Kernels whose tfjs-core 4.22 gradient reads its saved tensors only for their `.shape` (checked in
+ * tfjs-core/src/gradients/*_grad.ts): `Add`/`Sub` save both inputs to undo broadcasting, `Sum`/`Mean`
+ * their input to expand `dy`, `Reshape`/`ExpandDims`/`Slice`/`Tile`/`Concat` to shape `dy` back;
+ * `Pack`/`AddN` save all inputs and read none. A disposed tensor keeps its shape, so these saved
+ * tensors are freed as soon as the node is recorded: otherwise every bias add and residual sum keeps
+ * both of its operands alive until its gradient runs (at paper scale, hundreds of MiB per batch).
+ */
+const SHAPE_ONLY_SAVED = new Set(
+  process.env.SOS
+    ? process.env.SOS.split(',')
+    : ['Add', 'Sub', 'Sum', 'Mean', 'Reshape', 'ExpandDims', 'Slice', 'Tile', 'Concat', 'Pack', 'AddN'],
+);
+
 /** What the user asked for with {@link setEarlyBackwardRelease}; undefined: mrn's default (on). */
 let userChoice: boolean | undefined;
 
+/**
+ * The gradient functions of {@link SHAPE_ONLY_SAVED} as tfjs registered them when early release was
+ * switched on: a kernel whose gradient was re-registered since (by a user, another library) keeps its
+ * saved tensors.
+ */
+const shapeOnlyGradients = new Map<string, unknown>();
+
 function install(engine: EngineInternals): void {
   if (original) return;
+  for (const name of SHAPE_ONLY_SAVED) {
+    const gradFunc = tf.getGradient(name)?.gradFunc;
+    if (gradFunc) shapeOnlyGradients.set(name, gradFunc);
+  }
   const addTapeNode = engine.addTapeNode;
   original = addTapeNode;
   engine.addTapeNode = function (this: EngineInternals, ...args: unknown[]) {
     addTapeNode.apply(this, args);
     const tape = this.state.activeTape;
     const node = tape?.[tape.length - 1];
-    if (node) wrapGradient(this, node);
+    if (!node) return;
+    const shapeOnly = node.kernelName ? shapeOnlyGradients.get(node.kernelName) : undefined;
+    if (shapeOnly && shapeOnly === tf.getGradient(node.kernelName!)?.gradFunc) {
+      for (const t of node.saved ?? []) t.dispose();
+    }
+    wrapGradient(this, node);
   };
 }
 

@@ -114,6 +114,69 @@ describe('early release of backward-pass memory', () => {
     tf.dispose([x, dy]);
   });
 
+  it('frees what Add, Sub, Sum and Reshape save only for shapes, with exact broadcast gradients', () => {
+    const a = tf.tensor2d([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    const bias = tf.tensor1d([0.5, -1, 2]);
+    const f = (x: tf.Tensor, b: tf.Tensor) => {
+      const before = tf.memory().numTensors;
+      const y = tf.add(x, b);
+      // The output only: without early release the node also keeps clones of both inputs.
+      tensorsAddedByAdd = tf.memory().numTensors - before;
+      return tf.sum(tf.square(tf.reshape(tf.sub(y, tf.sum(y, 0)), [6])));
+    };
+    let tensorsAddedByAdd = 0;
+    const gradients = (early: boolean) => {
+      setEarlyBackwardRelease(early);
+      const [da, db] = tf.grads(f)([a, bias]);
+      const out = {
+        added: tensorsAddedByAdd,
+        da: Array.from(da!.dataSync()),
+        db: Array.from(db!.dataSync()),
+      };
+      tf.dispose([da!, db!]);
+      return out;
+    };
+    const before = tf.memory().numTensors;
+    const off = gradients(false);
+    const on = gradients(true);
+    expect(off.added).toBe(3);
+    expect(on.added).toBe(1);
+    expect(on.da).toEqual(off.da);
+    expect(on.db).toEqual(off.db);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([a, bias]);
+  });
+
+  it('keeps the saved tensors of a shape-only kernel whose gradient was re-registered', () => {
+    setEarlyBackwardRelease(true);
+    const stock = tf.getGradient('Add')!;
+    // A (deliberately odd) Add gradient that reads its saved inputs' values: d/da = dy * b.
+    tf.registerGradient({
+      kernelName: 'Add',
+      inputsToSave: ['a', 'b'],
+      gradFunc: (dy, saved) => {
+        const [sa, sb] = saved as tf.Tensor[];
+        return { a: () => tf.mul(dy as tf.Tensor, sb!), b: () => tf.mul(dy as tf.Tensor, sa!) };
+      },
+    });
+    try {
+      const a = tf.tensor1d([1, 2]);
+      const b = tf.tensor1d([3, 5]);
+      // The operands are intermediates freed by the inner tidy: the node's saved clones hold the only
+      // references to their data, so freeing them early would break this gradient.
+      const [da] = tf.grads((x: tf.Tensor, y: tf.Tensor) =>
+        tf.sum(tf.tidy(() => tf.add(tf.mul(x, 1), tf.mul(y, 1)))),
+      )([a, b]);
+      expect(Array.from(da!.dataSync())).toEqual([3, 5]);
+      tf.dispose([a, b, da!]);
+    } finally {
+      tf.registerGradient(stock);
+    }
+  });
+
   it('leaves higher-order gradients exact', () => {
     setEarlyBackwardRelease(true);
     const x = tf.tensor1d([0.5, 2]);
