@@ -9,46 +9,18 @@
  */
 
 import * as tf from '@tensorflow/tfjs';
+import { fastBlockGradients } from './block-gradients.js';
+import { gelu } from './gelu.js';
 import type { ParamFactory } from './mrn-layer.js';
+
+export { setFastBlockGradients } from './block-gradients.js';
+export { gelu } from './gelu.js';
 
 /** Layer-norm epsilon of every mrn block (DINOv2's value; tfjs's default 1e-3 is far larger). */
 export const LAYER_NORM_EPS = 1e-6;
 
 /** Additive attention bias that removes a key: softmax gives it exactly zero weight in float32. */
 export const MASKED_BIAS = -1e9;
-
-/** `x * Φ(x)` with the standard normal CDF `Φ(x) = (1 + erf(x / √2)) / 2`: the forward of {@link gelu}. */
-function geluValue(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
-}
-
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
-
-/**
- * Exact (erf) GELU, as in PyTorch's default `nn.GELU`.
- *
- * Differentiated in closed form (unless {@link setFastBlockGradients} turned it off), as PyTorch does:
- * `dx = dy * (Φ(x) + x φ(x))`, `φ(x) = exp(-x²/2) / √(2π)`, keeping only x for the backward pass (tfjs's
- * automatic differentiation of the composite keeps four tensors of x's size).
- */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  if (!fastBlocks) return geluValue(x);
-  const fused = tf.customGrad((...args) => {
-    const xIn = args[0] as tf.Tensor;
-    (args[1] as tf.GradSaveFunc)([xIn]);
-    return {
-      value: geluValue(xIn),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.tidy(() => {
-          const xs = saved[0]!;
-          const cdf = tf.mul(tf.add(1, tf.erf(tf.mul(xs, Math.SQRT1_2))), 0.5);
-          const pdf = tf.mul(tf.exp(tf.mul(tf.square(xs), -0.5)), INV_SQRT_2PI);
-          return tf.mul(dy, tf.add(cdf, tf.mul(xs, pdf)));
-        }),
-    };
-  });
-  return fused(x);
-}
 
 /** A fully connected layer over the last axis, for inputs of any rank. */
 export class DenseBlock {
@@ -74,20 +46,6 @@ export class DenseBlock {
       return tf.reshape(y, [...lead, this.outDim]);
     });
   }
-}
-
-let fastBlocks = true;
-
-/**
- * Chooses the formulation of the blocks whose backward pass mrn rewrote for speed: `true` (the
- * default) uses {@link layerNorm}'s closed-form gradient on a 2-D view of the tokens and computes
- * {@link AttentionPoolBlock}'s weighted mean as a matrix product; `false` uses the plain op-by-op
- * forms (rank-n LayerNorm and a broadcast multiply-and-sum pooling) differentiated by tfjs. Both give
- * the same values and gradients up to float32 rounding (tested); the switch exists so benchmarks and
- * tests can compare the two.
- */
-export function setFastBlockGradients(enabled: boolean): void {
-  fastBlocks = enabled;
 }
 
 /**
@@ -145,7 +103,7 @@ function layerNormInputGradient(dn: tf.Tensor, n: tf.Tensor, rstd: tf.Tensor): t
  * `mean`'s gradient through a filled tensor, and keeps only `n` and `rstd` for the backward pass.
  */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = LAYER_NORM_EPS): tf.Tensor {
-  if (!fastBlocks) return tf.tidy(() => tf.add(tf.mul(normalise(x, eps).normed, gamma), beta));
+  if (!fastBlockGradients()) return tf.tidy(() => tf.add(tf.mul(normalise(x, eps).normed, gamma), beta));
   const dim = x.shape[x.rank - 1]!;
   // Rows of a 2-D view: broadcasting [rows, dim] against [dim] or [rows, 1] runs tfjs-wasm's fast
   // element-wise paths; the same broadcasts at rank 3-4 take its generic index loop (about 7x slower).
@@ -190,7 +148,7 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps =
  * when x is on the path to the loss (`dx = layerNormBackward(dy W^T * gamma)`).
  */
 export function normalisedDense(x: tf.Tensor, norm: LayerNormBlock, dense: DenseBlock): tf.Tensor {
-  if (!fastBlocks) return dense.apply(norm.apply(x));
+  if (!fastBlockGradients()) return dense.apply(norm.apply(x));
   const inDim = dense.inDim;
   const outDim = dense.outDim;
   const rows = tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
@@ -465,7 +423,7 @@ export class AttentionPoolBlock {
       const [b, t] = x.shape;
       const normed = this.norm.apply(x);
       let scores: tf.Tensor;
-      if (fastBlocks) {
+      if (fastBlockGradients()) {
         // (tokens Wk) q = tokens (Wk q): the single query folds into the key projection, so the
         // [T, dim] x [dim, keyDim] product (and its two gradient products) becomes [T, dim] x [dim, 1].
         const keyQuery = tf.matMul(this.key.kernel.read() as tf.Tensor2D, this.query.read() as tf.Tensor2D);
@@ -485,7 +443,7 @@ export class AttentionPoolBlock {
       const weights = tf.softmax(scores, -1) as tf.Tensor2D;
       // The weighted mean as a batched [1, T] x [T, dim] product: its gradients are products too,
       // where a broadcast multiply and sum would cost rank-3 broadcasts and reductions (slow on wasm).
-      const mean = fastBlocks
+      const mean = fastBlockGradients()
         ? tf.reshape(tf.matMul(tf.reshape(weights, [b, 1, t]) as tf.Tensor3D, normed as tf.Tensor3D), [
             b,
             this.dim,
