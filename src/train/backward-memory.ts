@@ -13,6 +13,10 @@
  * - the node's gradient functions returned it as an input's gradient (a pass-through `dy`),
  * - the backward pass is nested in another tape (higher-order gradients need the saved tensors).
  *
+ * It also frees, as soon as a node is recorded, the tensors tfjs saves only to read their shapes
+ * (see {@link SHAPE_ONLY_SAVED}): without that, every bias add and residual sum of the forward pass
+ * keeps both operands alive until its gradient runs.
+ *
  * Values are untouched: only the moment tensors are freed changes (tested to give the same gradients,
  * and a lower peak, see test/train/backward-memory.test.ts). It relies on tfjs-core's engine internals
  * (`addTapeNode`, `state.activeTape`, `state.gradientDepth`, `Engine.nextTensorId`), checked when it
@@ -101,11 +105,19 @@ function wrapGradient(engine: EngineInternals, node: TapeNode): void {
  * tensors are freed as soon as the node is recorded: otherwise every bias add and residual sum keeps
  * both of its operands alive until its gradient runs (at paper scale, hundreds of MiB per batch).
  */
-const SHAPE_ONLY_SAVED = new Set(
-  process.env.SOS
-    ? process.env.SOS.split(',')
-    : ['Add', 'Sub', 'Sum', 'Mean', 'Reshape', 'ExpandDims', 'Slice', 'Tile', 'Concat', 'Pack', 'AddN'],
-);
+const SHAPE_ONLY_SAVED = new Set([
+  'Add',
+  'Sub',
+  'Sum',
+  'Mean',
+  'Reshape',
+  'ExpandDims',
+  'Slice',
+  'Tile',
+  'Concat',
+  'Pack',
+  'AddN',
+]);
 
 /** What the user asked for with {@link setEarlyBackwardRelease}; undefined: mrn's default (on). */
 let userChoice: boolean | undefined;
