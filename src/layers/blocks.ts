@@ -100,7 +100,8 @@ function layerNormInputGradient(dn: tf.Tensor, n: tf.Tensor, rstd: tf.Tensor): t
  * `dx = rstd * (g - mean(g) - n * mean(g * n))`, `dgamma = sum(dy * n)`, `dbeta = sum(dy)` (sums over
  * every axis but the last). This is the exact gradient of the forward above (eps included); it takes
  * about half the full-size ops of tfjs's automatic differentiation, which also broadcasts each
- * `mean`'s gradient through a filled tensor, and keeps only `n` and `rstd` for the backward pass.
+ * `mean`'s gradient through a filled tensor. It keeps x (usually alive anyway) and the row statistics
+ * for the backward pass, which recomputes `n` from them, not `n` itself (as large as x).
  */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = LAYER_NORM_EPS): tf.Tensor {
   if (!fastBlockGradients()) return tf.tidy(() => tf.add(tf.mul(normalise(x, eps).normed, gamma), beta));
