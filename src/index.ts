@@ -190,6 +190,12 @@ export {
   type ExtractFeaturesResult,
   type SegBlockTargets,
 } from './train/feature-extraction.js';
+export {
+  CaseFeatureStore,
+  featureFingerprint,
+  caseInputsHash,
+  type FeatureSettings,
+} from './train/case-feature-store.js';
 export * from './train/backbone.js';
 export { customBackbone, weightsFingerprint, type CustomBackboneOptions } from './train/custom-backbone.js';
 export {

@@ -68,12 +68,15 @@ Options:
   --parallel-folds N  folds trained at once, each in a worker thread with a one-thread backend (the
                       same models as one at a time). Default: on wasm one per core, at most the
                       folds, 4 and ~3 GiB of free memory each; else 1
+  --no-feature-store  do not keep the extracted features in OUT/features/ (a rerun in OUT with the
+                      same backbone, preprocessing, variants and seed reads them instead of
+                      running the backbone; ~70 MB per case for ViT-S at S = 224)
   --help              show this help
 
 Writes OUT/model.json (the ensemble for 'mrn predict'/'mrn eval'), OUT/fold-i/{best,last}/ checkpoints,
 OUT/fold-i/epochs.jsonl (one JSON line per epoch), OUT/metrics.json (per-fold and pooled accuracy,
-balanced accuracy, AUC, sensitivity, specificity with bootstrap 95% CIs), OUT/cv-predictions.csv and
-OUT/plots/{training-curves,roc}.svg.
+balanced accuracy, AUC, sensitivity, specificity with bootstrap 95% CIs), OUT/cv-predictions.csv,
+OUT/plots/{training-curves,roc}.svg and OUT/features/ (the feature store; delete it to free disk).
 
 One run writes to OUT at a time: OUT/.mrn-lock names the running process; a second 'mrn train' on
 the same OUT is refused (naming that pid), and a lock left by a killed run is taken over.
@@ -99,6 +102,7 @@ checkpoint in OUT belongs to other settings or is damaged, 7 backend.`,
       'embed-dim': { type: 'string' },
       seed: { type: 'string' },
       'parallel-folds': { type: 'string' },
+      'no-feature-store': { type: 'boolean' },
     });
     requireOptions('train', values, ['data', 'labels']);
     const folds = intOption('train', 'folds', values.folds, 5);
@@ -137,6 +141,7 @@ checkpoint in OUT belongs to other settings or is damaged, 7 backend.`,
         seed: intOption('train', 'seed', values.seed, 0),
       },
       parallelFolds,
+      featureStore: !values['no-feature-store'],
     };
     if (!values.backbone) io.err(PRETRAINED_WEIGHTS_NOTE);
     await selectCliBackend(io);

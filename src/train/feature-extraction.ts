@@ -23,6 +23,7 @@ import {
   type PreprocessOptions,
   resolvePreprocessOptions,
 } from '../pdcad/preprocess-case.js';
+import { caseInputsHash, type CaseFeatureStore } from './case-feature-store.js';
 import { FeatureCache, type FeatureCacheOptions } from './feature-cache.js';
 import type { SliceEncoder } from '../layers/slice-encoder.js';
 import { blockClassFractions } from '../losses/block-targets.js';
@@ -162,6 +163,40 @@ export class CachedFeatureSource implements FeatureSource {
     this.meta.set(CachedFeatureSource.key(caseId, roiId, variant), meta);
   }
 
+  /**
+   * Stores one ROI of one variant from arrays, as {@link get} returns them (what a
+   * {@link CaseFeatureStore} file holds): the same entry {@link put} would have made.
+   */
+  putFeatures(caseId: string, roiId: string, variant: number, f: RoiFeatures): void {
+    const meta: RoiMeta = {
+      depth: f.depth,
+      size: f.size ?? 0,
+      tokens: f.tokens,
+      embedDim: f.embedDim,
+      valid: Uint8Array.from(f.valid, (v) => (v ? 1 : 0)),
+    };
+    if (f.blockMasks) {
+      meta.blocks = f.blocks;
+      meta.classes = f.classes;
+      meta.blockMasks = deflateSync(
+        new Uint8Array(f.blockMasks.buffer, f.blockMasks.byteOffset, f.blockMasks.byteLength),
+        {
+          level: 1,
+        },
+      );
+    } else if (f.masks) {
+      meta.masks = deflateSync(Uint8Array.from(f.masks), { level: 1 });
+    }
+    const [n, e] = [f.tokens, f.embedDim];
+    for (let s = 0; s < f.depth; s++) {
+      this.cache.put(
+        { caseId, roiId, slice: s, variant: `${roiId}:${variant}` },
+        { cls: f.cls.subarray(s * e, (s + 1) * e), patch: f.patch.subarray(s * n * e, (s + 1) * n * e) },
+      );
+    }
+    this.meta.set(CachedFeatureSource.key(caseId, roiId, variant), meta);
+  }
+
   get(caseId: string, roiId: string, variant: number): RoiFeatures {
     const m = this.meta.get(CachedFeatureSource.key(caseId, roiId, variant));
     if (!m) {
@@ -230,6 +265,12 @@ export interface ExtractFeaturesOptions {
   progress?: false | { write(chunk: string): unknown; isTTY?: boolean };
   /** Keep the preprocessed case of these ids (for plots). Default none. */
   keepPreprocessed?: (caseId: string) => boolean;
+  /**
+   * Features stored by an earlier run with the same settings: a case found there (intact, same input
+   * files) is read instead of extracted, and every extracted case is saved to it. Default none.
+   * (`keepPreprocessed` cases are always preprocessed: they are needed as images.)
+   */
+  store?: CaseFeatureStore;
 }
 
 /** A case that could not be processed, with why. */
@@ -247,6 +288,14 @@ export interface ExtractFeaturesResult {
   preprocessed: Map<string, PreprocessedCase>;
   /** Seconds spent. */
   seconds: number;
+}
+
+function hashInputs(files: PdcadCase['files']): string | undefined {
+  try {
+    return caseInputsHash(files);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A 32-bit FNV-1a hash of a string, so a case's augmentation seed depends on its id only. */
@@ -322,8 +371,15 @@ export async function extractFeatures(
       continue;
     }
     try {
+      const keep = options.keepPreprocessed?.(c.id) ?? false;
+      // An unreadable file leaves no hash: extraction below then reports it.
+      const inputs = options.store ? hashInputs(c.files) : undefined;
+      if (inputs && !keep && options.store!.load(source, c.id, inputs)) {
+        bar?.tick(1, c.id);
+        continue;
+      }
       const pre = await preprocessCase(c, prep);
-      if (options.keepPreprocessed?.(c.id)) preprocessed.set(c.id, pre);
+      if (keep) preprocessed.set(c.id, pre);
       const all = caseVariants(pre, variants, options.seed ?? 0, prep.rois, options.augmentation);
       for (let v = 0; v < variants; v++) {
         for (let r = 0; r < prep.rois.length; r++) {
@@ -339,6 +395,7 @@ export async function extractFeatures(
           }
         }
       }
+      if (inputs) options.store!.save(source, c.id, inputs);
     } catch (error) {
       failed.push({ caseId: c.id, error: error instanceof Error ? error : new Error(String(error)) });
     }

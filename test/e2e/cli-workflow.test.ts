@@ -79,6 +79,8 @@ describe('mrn train -> predict (CLI)', () => {
     }
     const metrics = JSON.parse(fs.readFileSync(path.join(run, 'metrics.json'), 'utf8'));
     expect(metrics.folds).toHaveLength(2);
+    // The feature store: one file per usable case (the broken one has none).
+    expect(fs.readdirSync(path.join(run, 'features'))).toHaveLength(12);
 
     const p = captureIO();
     const pred = path.join(run, 'out', 'pred.csv');
