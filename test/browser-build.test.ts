@@ -57,6 +57,16 @@ describe('the browser bundle (src/browser.ts through build/browser-substitutes.t
     expect(/from\s*["']node:|require\(["'](fs|path|os)["']\)/.test(text)).toBe(false);
     // Node-only modules are there as stand-ins that name themselves.
     expect(/nodeOnlyError\(\s*"fileSystemIO"/.test(text)).toBe(true);
+    // Nor Node's globals: a page has no `process` (a stray `process.env` read once broke the web page
+    // in CI), `Buffer`, `__dirname` or `require`.
+    const globals = [
+      /\bprocess\s*[.[]/,
+      /\bBuffer\s*[.(]/,
+      /\b__dirname\b/,
+      /\b__filename\b/,
+      /\brequire\s*\(/,
+    ];
+    expect(globals.filter((re) => re.test(text)).map(String)).toEqual([]);
   });
 
   it('fails the build for a Node built-in that has no stand-in, naming the importer', async () => {
