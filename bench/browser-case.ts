@@ -22,16 +22,12 @@ import { bundleForPage, launchChromium, pageHtml } from '../test/browser/chromiu
 import { serveStatic } from '../test/browser/serve.js';
 import { type BenchRoi, median, timePredictions } from './browser-case-model.js';
 import type { PageTiming } from './browser-case-page.js';
+import { numberOption } from './tools/args.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const argv = process.argv.slice(2);
-const arg = (name: string, dflt: number) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const RUNS = arg('runs', 3);
-const WEBGPU_RUNS = arg('webgpu-runs', 1);
+const RUNS = numberOption('runs', 3);
+const WEBGPU_RUNS = numberOption('webgpu-runs', 1);
 
 async function preprocessedCase(): Promise<{ rois: BenchRoi[]; data: Float32Array }> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'mrn-bench-case-'));

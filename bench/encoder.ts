@@ -20,16 +20,13 @@ import { selectBackend } from '../src/backend.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { loadDinov2 } from '../src/layers/vit/load-dinov2.js';
 import { OnnxVitEncoder } from '../src/layers/vit/onnx-encoder.js';
+import { numberOption } from './tools/args.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DIR = path.join(HERE, 'out', 'dinov2-small-random');
 const argv = process.argv.slice(2);
-const arg = (name: string, dflt: number) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const ITERS = arg('iters', 3);
-const BATCH = arg('batch', 8);
+const ITERS = numberOption('iters', 3);
+const BATCH = numberOption('batch', 8);
 
 interface Result {
   engine: string;

@@ -23,14 +23,11 @@ import { selectBackend } from '../src/backend.js';
 import { MultiRoiNet } from '../src/layers/multi-roi-net.js';
 import { randomFeaturesBatch } from './random-features-batch.js';
 import { trainStep } from '../src/train/train-step.js';
+import { numberOption } from './tools/args.js';
 
 const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
-const STEPS = Number(arg('--steps', '3'));
-const DIM = Number(arg('--dim', '64'));
+const STEPS = numberOption('steps', 3);
+const DIM = numberOption('dim', 64);
 const B = 8;
 const TOKENS = 256;
 

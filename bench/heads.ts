@@ -44,6 +44,7 @@ import { blockTargets } from '../src/losses/block-targets.js';
 import { mrnObjective } from '../src/losses/objective.js';
 import { measureTrainStepMemory, trainStep } from '../src/train/train-step.js';
 import { wasmHeapStats } from '../src/wasm/heap.js';
+import { optionValue, numberOption } from './tools/args.js';
 
 const ENGINES = ['wasm-stock', 'wasm-optimised', 'pytorch-1', 'pytorch-2'] as const;
 type Engine = (typeof ENGINES)[number];
@@ -67,11 +68,6 @@ interface Result {
 }
 
 const args = process.argv.slice(2);
-function arg(name: string, fallback: string): string {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
-}
-
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -218,9 +214,9 @@ const gib = (bytes?: number) => (bytes === undefined ? 'n/a' : `${(bytes / 2 ** 
 const sec = (s?: number) => (s === undefined ? '' : `${s.toFixed(2)} s`);
 
 async function main(): Promise<void> {
-  const batches = arg('--batches', '2,8').split(',').map(Number);
-  const steps = Number(arg('--steps', '2'));
-  const engines = arg('--engines', ENGINES.join(',')).split(',') as Engine[];
+  const batches = optionValue('batches', '2,8').split(',').map(Number);
+  const steps = numberOption('steps', 2);
+  const engines = optionValue('engines', ENGINES.join(',')).split(',') as Engine[];
   for (const e of engines) if (!ENGINES.includes(e)) throw new Error(`unknown engine '${e}'`);
   await selectBackend({ backend: 'cpu' });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mrn-bench-heads-'));

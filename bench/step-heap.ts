@@ -17,14 +17,11 @@ import { MultiRoiNet } from '../src/layers/multi-roi-net.js';
 import { randomFeaturesBatch } from './random-features-batch.js';
 import { trainStep } from '../src/train/train-step.js';
 import { wasmHeapStats } from '../src/wasm/heap.js';
+import { optionValue, numberOption } from './tools/args.js';
 
 const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
-const B = Number(arg('--batch', '8'));
-const STEPS = Number(arg('--steps', '4'));
+const B = numberOption('batch', 8);
+const STEPS = numberOption('steps', 4);
 const DIM = 384;
 const TOKENS = 256;
 const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(2);
@@ -47,7 +44,7 @@ async function child(micro: number): Promise<void> {
 }
 
 function main(): void {
-  const micros = arg('--micro', '8,4').split(',').map(Number);
+  const micros = optionValue('micro', '8,4').split(',').map(Number);
   console.log(
     `Paper-scale heads, batch ${B}, ${DIM}-wide features, wasm optimizeWasm 1 thread: heap GiB after each step`,
   );
