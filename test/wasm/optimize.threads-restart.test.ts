@@ -36,9 +36,14 @@ describe('a threaded wasm start that hangs', () => {
       log: (l) => lines.push(l),
     });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(8_000);
-    expect(lines.join('\n')).toMatch(
-      /threaded wasm start 1 failed, starting afresh: .*no answer from the pthread workers in 8 s \(7 of 8 pthread workers loaded\)/,
-    );
+    // The sabotaged worker never loads; on a loaded machine others may not have loaded in 8 s either.
+    const failure = lines
+      .join('\n')
+      .match(
+        /threaded wasm start 1 failed, starting afresh: .*no answer from the pthread workers in 8 s \((\d) of 8 pthread workers loaded\)/,
+      );
+    expect(failure).not.toBeNull();
+    expect(Number(failure![1])).toBeLessThan(8);
     // The fresh start is not a degraded one: nothing is noted, two threads run.
     expect(report.notes).toEqual([]);
     expect(report.threads).toBe(2);
