@@ -67,6 +67,9 @@ function train(
     out,
     '--parallel-folds',
     String(parallelFolds),
+    // Kills are placed by time and by write count, measured on the reference run: a rerun that read
+    // its features from the store would skip those writes and that time, and end before its kill.
+    '--no-feature-store',
   );
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
