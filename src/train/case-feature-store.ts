@@ -18,11 +18,11 @@ import path from 'node:path';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { decodeChecksummed, encodeChecksummed } from '../io/checksummed.js';
 import type { PdcadCase } from '../pdcad/pdcad-case.js';
-import type { RoiFeatures } from './feature-batch.js';
-import type { CachedFeatureSource } from './feature-extraction.js';
+import type { CachedFeatureSource, CachedRoiMeta } from './feature-extraction.js';
 
 const FORMAT = 'mrn-case-features';
-const FORMAT_VERSION = 1;
+/** 2: masks stored deflated, as the cache holds them (1 stored them inflated: 13% of a ViT-S file). */
+const FORMAT_VERSION = 2;
 
 /** One ROI of one variant in a store file: its scalars, and where its arrays lie in the payload. */
 interface StoredEntry {
@@ -35,7 +35,10 @@ interface StoredEntry {
   valid: number[];
   blocks?: number;
   classes?: number;
-  /** Byte lengths of the arrays that follow the header, in this order. */
+  /**
+   * Byte lengths of the arrays that follow the header, in this order: float32 features, then the
+   * masks deflated as {@link CachedRoiMeta} holds them.
+   */
   bytes: { patch: number; cls: number; masks: number; blockMasks: number };
 }
 
@@ -72,12 +75,16 @@ function bytesOf(a: ArrayBufferView | undefined): Uint8Array {
   return a ? new Uint8Array(a.buffer, a.byteOffset, a.byteLength) : new Uint8Array(0);
 }
 
-/** Copies `length` bytes at `offset` into a fresh (aligned) Float32Array. */
-function float32At(payload: Uint8Array, offset: number, length: number): Float32Array {
-  // A copy, not `payload.slice`: on a Node Buffer that is a view into the file's whole buffer.
+/** Copies `length` bytes at `offset` into a fresh (aligned) buffer. */
+function copyAt(payload: Uint8Array, offset: number, length: number): Uint8Array {
+  // Not `payload.slice`: on a Node Buffer that is a view, pinning (and misaligned into) the whole file.
   const copy = new Uint8Array(length);
   copy.set(payload.subarray(offset, offset + length));
-  return new Float32Array(copy.buffer);
+  return copy;
+}
+
+function float32At(payload: Uint8Array, offset: number, length: number): Float32Array {
+  return new Float32Array(copyAt(payload, offset, length).buffer);
 }
 
 /**
@@ -107,29 +114,23 @@ export class CaseFeatureStore {
     const arrays: Uint8Array[] = [];
     for (let v = 0; v < source.variants; v++) {
       for (const roiId of source.roiIds) {
-        const f = source.get(caseId, roiId, v);
-        const masks = f.masks ? Uint8Array.from(f.masks) : new Uint8Array(0);
-        const parts = {
-          patch: bytesOf(f.patch),
-          cls: bytesOf(f.cls),
-          masks,
-          blockMasks: bytesOf(f.blockMasks),
-        };
-        arrays.push(parts.patch, parts.cls, parts.masks, parts.blockMasks);
+        const { meta, patch, cls } = source.entry(caseId, roiId, v);
+        const parts = [patch, cls, meta.masks, meta.blockMasks].map(bytesOf);
+        arrays.push(...parts);
         entries.push({
           roiId,
           variant: v,
-          depth: f.depth,
-          tokens: f.tokens,
-          embedDim: f.embedDim,
-          size: f.size ?? 0,
-          valid: Array.from(f.valid, Number),
-          ...(f.blocks !== undefined ? { blocks: f.blocks, classes: f.classes } : {}),
+          depth: meta.depth,
+          tokens: meta.tokens,
+          embedDim: meta.embedDim,
+          size: meta.size,
+          valid: Array.from(meta.valid),
+          ...(meta.blocks !== undefined ? { blocks: meta.blocks, classes: meta.classes } : {}),
           bytes: {
-            patch: parts.patch.byteLength,
-            cls: parts.cls.byteLength,
-            masks: masks.byteLength,
-            blockMasks: parts.blockMasks.byteLength,
+            patch: parts[0]!.byteLength,
+            cls: parts[1]!.byteLength,
+            masks: parts[2]!.byteLength,
+            blockMasks: parts[3]!.byteLength,
           },
         });
       }
@@ -202,22 +203,22 @@ export class CaseFeatureStore {
       const masksAt = clsAt + e.bytes.cls;
       const blockMasksAt = masksAt + e.bytes.masks;
       offset = blockMasksAt + e.bytes.blockMasks;
-      const f: RoiFeatures = {
+      const meta: CachedRoiMeta = {
         depth: e.depth,
         tokens: e.tokens,
         embedDim: e.embedDim,
         size: e.size,
-        valid: e.valid,
-        patch: float32At(payload, patchAt, e.bytes.patch),
-        cls: float32At(payload, clsAt, e.bytes.cls),
+        valid: Uint8Array.from(e.valid),
       };
-      if (e.bytes.masks) f.masks = Int32Array.from(payload.subarray(masksAt, blockMasksAt));
+      if (e.bytes.masks) meta.masks = copyAt(payload, masksAt, e.bytes.masks);
       if (e.bytes.blockMasks) {
-        f.blockMasks = float32At(payload, blockMasksAt, e.bytes.blockMasks);
-        f.blocks = e.blocks;
-        f.classes = e.classes;
+        meta.blockMasks = copyAt(payload, blockMasksAt, e.bytes.blockMasks);
+        meta.blocks = e.blocks;
+        meta.classes = e.classes;
       }
-      source.putFeatures(caseId, e.roiId, e.variant, f);
+      const patch = float32At(payload, patchAt, e.bytes.patch);
+      const cls = float32At(payload, clsAt, e.bytes.cls);
+      source.putEntry(caseId, e.roiId, e.variant, { meta, patch, cls });
     }
     return true;
   }

@@ -31,7 +31,11 @@ import { createRng } from '../rng.js';
 import type { FeatureSource, RoiFeatures } from './feature-batch.js';
 import { ProgressBar } from './progress.js';
 
-interface RoiMeta {
+/**
+ * What a {@link CachedFeatureSource} keeps beside one ROI's features (one variant of one case): its
+ * shape, validity flags, and masks compressed as cached. A {@link CaseFeatureStore} writes it as is.
+ */
+export interface CachedRoiMeta {
   depth: number;
   size: number;
   tokens: number;
@@ -43,6 +47,13 @@ interface RoiMeta {
   blockMasks?: Uint8Array;
   blocks?: number;
   classes?: number;
+}
+
+/** One cached ROI of one variant, whole: features `[D, N, E]` and `[D, E]` (float32) and its meta. */
+export interface CachedRoiEntry {
+  meta: CachedRoiMeta;
+  patch: Float32Array;
+  cls: Float32Array;
 }
 
 /**
@@ -65,7 +76,7 @@ export class CachedFeatureSource implements FeatureSource {
   readonly cache: FeatureCache;
   /** How masks are reduced when cached; null keeps class ids at slice resolution. */
   readonly segBlocks: SegBlockTargets | null;
-  private readonly meta = new Map<string, RoiMeta>();
+  private readonly meta = new Map<string, CachedRoiMeta>();
 
   constructor(
     readonly roiIds: readonly string[],
@@ -122,7 +133,7 @@ export class CachedFeatureSource implements FeatureSource {
       );
     }
     // Masks first, so a bad mask leaves nothing half-cached.
-    const meta: RoiMeta = {
+    const meta: CachedRoiMeta = {
       depth: d,
       size: sample.size,
       tokens: n,
@@ -164,54 +175,50 @@ export class CachedFeatureSource implements FeatureSource {
   }
 
   /**
-   * Stores one ROI of one variant from arrays, as {@link get} returns them (what a
-   * {@link CaseFeatureStore} file holds): the same entry {@link put} would have made.
+   * Stores one ROI of one variant whole, as {@link entry} returns it (what a {@link CaseFeatureStore}
+   * file holds): the same entry {@link put} made.
    */
-  putFeatures(caseId: string, roiId: string, variant: number, f: RoiFeatures): void {
-    const meta: RoiMeta = {
-      depth: f.depth,
-      size: f.size ?? 0,
-      tokens: f.tokens,
-      embedDim: f.embedDim,
-      valid: Uint8Array.from(f.valid, (v) => (v ? 1 : 0)),
-    };
-    if (f.blockMasks) {
-      meta.blocks = f.blocks;
-      meta.classes = f.classes;
-      meta.blockMasks = deflateSync(
-        new Uint8Array(f.blockMasks.buffer, f.blockMasks.byteOffset, f.blockMasks.byteLength),
-        {
-          level: 1,
-        },
+  putEntry(caseId: string, roiId: string, variant: number, entry: CachedRoiEntry): void {
+    const { meta, patch, cls } = entry;
+    const [n, e] = [meta.tokens, meta.embedDim];
+    if (patch.length !== meta.depth * n * e || cls.length !== meta.depth * e) {
+      throw new MrnError(
+        'E_INTERNAL',
+        `CachedFeatureSource.putEntry: ROI '${roiId}' arrays do not match ${meta.depth} x ${n} x ${e}`,
+        { caseId },
       );
-    } else if (f.masks) {
-      meta.masks = deflateSync(Uint8Array.from(f.masks), { level: 1 });
     }
-    const [n, e] = [f.tokens, f.embedDim];
-    for (let s = 0; s < f.depth; s++) {
+    for (let s = 0; s < meta.depth; s++) {
       this.cache.put(
         { caseId, roiId, slice: s, variant: `${roiId}:${variant}` },
-        { cls: f.cls.subarray(s * e, (s + 1) * e), patch: f.patch.subarray(s * n * e, (s + 1) * n * e) },
+        { cls: cls.subarray(s * e, (s + 1) * e), patch: patch.subarray(s * n * e, (s + 1) * n * e) },
       );
     }
     this.meta.set(CachedFeatureSource.key(caseId, roiId, variant), meta);
   }
 
-  get(caseId: string, roiId: string, variant: number): RoiFeatures {
-    const m = this.meta.get(CachedFeatureSource.key(caseId, roiId, variant));
-    if (!m) {
+  /** One ROI of one variant whole, masks still compressed (see {@link get} for them decoded). */
+  entry(caseId: string, roiId: string, variant: number): CachedRoiEntry {
+    const meta = this.meta.get(CachedFeatureSource.key(caseId, roiId, variant));
+    if (!meta) {
       throw new MrnError('E_INVALID_ARGUMENT', `no cached features for ROI '${roiId}', variant ${variant}`, {
         caseId,
       });
     }
-    const patch = new Float32Array(m.depth * m.tokens * m.embedDim);
-    const cls = new Float32Array(m.depth * m.embedDim);
-    for (let s = 0; s < m.depth; s++) {
+    const { depth, tokens, embedDim } = meta;
+    const patch = new Float32Array(depth * tokens * embedDim);
+    const cls = new Float32Array(depth * embedDim);
+    for (let s = 0; s < depth; s++) {
       const f = this.cache.get({ caseId, roiId, slice: s, variant: `${roiId}:${variant}` });
       if (!f) throw new MrnError('E_INTERNAL', `feature cache lost slice ${s} of ROI '${roiId}'`, { caseId });
-      patch.set(f.patch, s * m.tokens * m.embedDim);
-      cls.set(f.cls, s * m.embedDim);
+      patch.set(f.patch, s * tokens * embedDim);
+      cls.set(f.cls, s * embedDim);
     }
+    return { meta, patch, cls };
+  }
+
+  get(caseId: string, roiId: string, variant: number): RoiFeatures {
+    const { meta: m, patch, cls } = this.entry(caseId, roiId, variant);
     const out: RoiFeatures = {
       depth: m.depth,
       tokens: m.tokens,

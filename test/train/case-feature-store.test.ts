@@ -20,13 +20,17 @@ let resolved: ResolvedBackbone;
 let encoder: SliceEncoder;
 let encodeCalls = 0;
 
-async function extract(store: CaseFeatureStore | undefined): Promise<CachedFeatureSource> {
+async function extract(
+  store: CaseFeatureStore | undefined,
+  segUpsample?: number | null,
+): Promise<CachedFeatureSource> {
   const { source, failed } = await extractFeatures(cases, encoder, {
     preprocessing: { size: SETTINGS.size },
     variants: SETTINGS.variants,
     seed: 3,
     progress: false,
     store,
+    ...(segUpsample !== undefined ? { segUpsample } : {}),
   });
   if (failed.length) throw failed[0]!.error;
   return source;
@@ -44,6 +48,8 @@ function contents(source: CachedFeatureSource): unknown[] {
           Array.from(f.cls),
           Array.from(f.valid),
           Array.from(f.blockMasks ?? []),
+          Array.from(f.masks ?? []),
+          [f.depth, f.tokens, f.embedDim, f.size, f.blocks, f.classes],
         ]);
       }
     }
@@ -98,6 +104,26 @@ describe('CaseFeatureStore', () => {
     expect(encodeCalls).toBe(0);
     expect(contents(second)).toEqual(expected);
     second.clear();
+  }, 120_000);
+
+  it('keeps slice-resolution masks too (segUpsample null), and stores masks compressed', async () => {
+    const dir = path.join(root, 'store-full-masks');
+    const fresh = await extract(undefined, null);
+    const expected = contents(fresh);
+    expect((expected[0] as number[][])[4]!.length).toBeGreaterThan(0); // class ids are there
+    const entries = expected as number[][][];
+    const featureBytes = entries.reduce((n, e) => n + 4 * (e[0]!.length + e[1]!.length), 0);
+    fresh.clear();
+    (await extract(storeIn(dir), null)).clear();
+    const stored = fs.readdirSync(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+    // Raw uint8 masks would add S x S bytes per slice; deflated they add little beyond the features.
+    const maskBytes = entries.reduce((n, e) => n + e[4]!.length, 0);
+    expect(stored - featureBytes).toBeLessThan(maskBytes / 2);
+    encodeCalls = 0;
+    const again = await extract(storeIn(dir), null);
+    expect(encodeCalls).toBe(0);
+    expect(contents(again)).toEqual(expected);
+    again.clear();
   }, 120_000);
 
   it('extracts again, and says why, for other settings, a damaged file or a changed input file', async () => {
