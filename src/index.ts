@@ -189,6 +189,8 @@ export {
   type FailedCase,
   type ExtractFeaturesResult,
   type SegBlockTargets,
+  type CachedRoiEntry,
+  type CachedRoiMeta,
 } from './train/feature-extraction.js';
 export {
   CaseFeatureStore,

@@ -3,12 +3,13 @@
  * outside the tfjs heap (typed arrays, optionally float16, spilling least-recently-used entries to
  * disk) because 300 cases of ViT-S features are ~4 GB in float32 and the wasm heap is 4 GiB at most.
  * One entry is one slice: its CLS token and patch tokens, keyed by case, ROI, slice index and
- * augmentation variant.
+ * augmentation variant. A slice that also lies in a file kept elsewhere (a feature store file) is
+ * file-backed: it leaves memory without a spill file and is read back from that file.
  */
 
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { MrnError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
@@ -34,6 +35,20 @@ export interface SliceFeatureArrays {
   cls: Float32Array;
   /** `[N * E]` patch tokens, token-major. */
   patch: Float32Array;
+}
+
+/**
+ * Where one slice's float32 features also lie in a file that something else keeps (a
+ * {@link CaseFeatureStore} file): the cache then never writes that slice to its spill folder, it
+ * drops it from memory and reads it back from there (verified against a SHA-1 taken when it was put).
+ */
+export interface FeatureFileRange {
+  /** The file (not the cache's: it is never written or removed by the cache). */
+  file: string;
+  /** Byte offset of the CLS token, `E` float32 values. */
+  clsOffset: number;
+  /** Byte offset of the patch tokens, `N * E` float32 values. */
+  patchOffset: number;
 }
 
 /** Options of {@link FeatureCache}. */
@@ -67,14 +82,25 @@ export interface FeatureCacheStats {
   memoryBytes: number;
   /** Bytes on disk. */
   diskBytes: number;
+  /** Slices out of memory that are read back from a {@link FeatureFileRange} (not counted as disk). */
+  fileBacked: number;
 }
 
 interface Entry {
   dim: number;
   tokens: number;
   data: Float32Array | Uint16Array | null;
+  /** The spill file, when spilled. */
   file: string | null;
   bytes: number;
+  /** Where the slice also lies, and the SHA-1 of its float32 bytes `[cls, patch]` there. */
+  backing?: FeatureFileRange & { sha1: string };
+}
+
+function sha1Hex(values: Float32Array): string {
+  return createHash('sha1')
+    .update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength))
+    .digest('hex');
 }
 
 /** The string a key is stored under. */
@@ -128,8 +154,18 @@ export class FeatureCache {
   /** Memory and disk use. */
   stats(): FeatureCacheStats {
     let spilled = 0;
-    for (const e of this.entries.values()) if (e.file) spilled++;
-    return { entries: this.entries.size, spilled, memoryBytes: this.memoryBytes, diskBytes: this.diskBytes };
+    let fileBacked = 0;
+    for (const e of this.entries.values()) {
+      if (e.file) spilled++;
+      else if (!e.data) fileBacked++;
+    }
+    return {
+      entries: this.entries.size,
+      spilled,
+      memoryBytes: this.memoryBytes,
+      diskBytes: this.diskBytes,
+      fileBacked,
+    };
   }
 
   /** True when the slice is cached. */
@@ -137,8 +173,11 @@ export class FeatureCache {
     return this.entries.has(featureKeyString(key));
   }
 
-  /** Stores one slice's features (copied; replaces an existing entry). */
-  put(key: FeatureKey, features: SliceFeatureArrays): void {
+  /**
+   * Stores one slice's features (copied; replaces an existing entry). With `backing`, the same
+   * float32 values also lie in that file: out of memory the slice is read from there, not spilled.
+   */
+  put(key: FeatureKey, features: SliceFeatureArrays, backing?: FeatureFileRange): void {
     const dim = features.cls.length;
     if (dim === 0 || features.patch.length % dim !== 0) {
       throw new MrnError(
@@ -154,7 +193,9 @@ export class FeatureCache {
     const data = this.precision === 'float16' ? float32ToFloat16(joined) : joined;
     this.delete(key);
     const id = featureKeyString(key);
-    this.entries.set(id, { dim, tokens, data, file: null, bytes: data.byteLength });
+    const entry: Entry = { dim, tokens, data, file: null, bytes: data.byteLength };
+    if (backing) entry.backing = { ...backing, sha1: sha1Hex(joined) };
+    this.entries.set(id, entry);
     this.memoryBytes += data.byteLength;
     this.evict(id);
   }
@@ -166,7 +207,7 @@ export class FeatureCache {
     if (!entry) return undefined;
     let data = entry.data;
     if (!data) {
-      data = this.readSpilled(key, entry);
+      data = entry.backing ? this.readBacking(key, entry) : this.readSpilled(key, entry);
     } else {
       this.entries.delete(id); // re-insert: most recently used last
       this.entries.set(id, entry);
@@ -216,6 +257,40 @@ export class FeatureCache {
     return this.precision === 'float16' ? new Uint16Array(copy) : new Float32Array(copy);
   }
 
+  /**
+   * Reads a file-backed slice back from its file, verifying its SHA-1: a file changed or removed under
+   * the cache drops the entry and throws `E_CACHE_CORRUPT` naming the file, like a damaged spill file.
+   */
+  private readBacking(key: FeatureKey, entry: Entry): Float32Array {
+    const { file, clsOffset, patchOffset, sha1 } = entry.backing!;
+    const joined = new Float32Array(entry.dim * (entry.tokens + 1));
+    const bytes = new Uint8Array(joined.buffer);
+    const clsBytes = entry.dim * 4;
+    let why: string | undefined;
+    try {
+      const fd = openSync(file, 'r');
+      try {
+        const read =
+          readSync(fd, bytes, 0, clsBytes, clsOffset) +
+          readSync(fd, bytes, clsBytes, bytes.byteLength - clsBytes, patchOffset);
+        if (read !== bytes.byteLength) why = `${read} of ${bytes.byteLength} bytes read`;
+        else if (sha1Hex(joined) !== sha1) why = 'the slice changed on disk';
+      } finally {
+        closeSync(fd);
+      }
+    } catch (cause) {
+      why = `unreadable: ${(cause as Error).message}`;
+    }
+    if (why !== undefined) {
+      this.delete(key);
+      throw new MrnError('E_CACHE_CORRUPT', `feature file backing the cache: ${why}`, {
+        file,
+        caseId: key.caseId,
+      });
+    }
+    return joined;
+  }
+
   /** Removes a slice. Returns whether it was cached. */
   delete(key: FeatureKey): boolean {
     const id = featureKeyString(key);
@@ -254,6 +329,11 @@ export class FeatureCache {
     for (const [id, entry] of this.entries) {
       if (this.memoryBytes <= this.maxMemoryBytes) break;
       if (id === keep || !entry.data) continue;
+      if (entry.backing) {
+        entry.data = null; // its file has it
+        this.memoryBytes -= entry.bytes;
+        continue;
+      }
       const file = path.join(this.spillDir, `${createHash('sha1').update(id).digest('hex')}.bin`);
       // Checksummed and atomic: a torn or damaged spill file is detected on read, never trusted. No
       // fsync: spill files live only as long as this cache (a later run never reads them).

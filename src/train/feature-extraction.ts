@@ -176,9 +176,16 @@ export class CachedFeatureSource implements FeatureSource {
 
   /**
    * Stores one ROI of one variant whole, as {@link entry} returns it (what a {@link CaseFeatureStore}
-   * file holds): the same entry {@link put} made.
+   * file holds): the same entry {@link put} made. With `backing` (where `patch` and `cls` lie in such
+   * a file), the cache reads the slices from that file instead of spilling copies of them.
    */
-  putEntry(caseId: string, roiId: string, variant: number, entry: CachedRoiEntry): void {
+  putEntry(
+    caseId: string,
+    roiId: string,
+    variant: number,
+    entry: CachedRoiEntry,
+    backing?: { file: string; patchOffset: number; clsOffset: number },
+  ): void {
     const { meta, patch, cls } = entry;
     const [n, e] = [meta.tokens, meta.embedDim];
     if (patch.length !== meta.depth * n * e || cls.length !== meta.depth * e) {
@@ -192,6 +199,11 @@ export class CachedFeatureSource implements FeatureSource {
       this.cache.put(
         { caseId, roiId, slice: s, variant: `${roiId}:${variant}` },
         { cls: cls.subarray(s * e, (s + 1) * e), patch: patch.subarray(s * n * e, (s + 1) * n * e) },
+        backing && {
+          file: backing.file,
+          clsOffset: backing.clsOffset + s * e * 4,
+          patchOffset: backing.patchOffset + s * n * e * 4,
+        },
       );
     }
     this.meta.set(CachedFeatureSource.key(caseId, roiId, variant), meta);

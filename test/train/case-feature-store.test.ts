@@ -9,6 +9,7 @@ import { type PdcadCase } from '../../src/pdcad/pdcad-case.js';
 import { makeSyntheticCohort } from '../../src/synth/cohort.js';
 import { resolveBackbone, type ResolvedBackbone } from '../../src/train/backbone.js';
 import { CaseFeatureStore, featureFingerprint } from '../../src/train/case-feature-store.js';
+import type { FeatureCacheOptions } from '../../src/train/feature-cache.js';
 import { type CachedFeatureSource, extractFeatures } from '../../src/train/feature-extraction.js';
 import { trainMrn } from '../../src/train/run.js';
 
@@ -23,6 +24,7 @@ let encodeCalls = 0;
 async function extract(
   store: CaseFeatureStore | undefined,
   segUpsample?: number | null,
+  cache?: FeatureCacheOptions,
 ): Promise<CachedFeatureSource> {
   const { source, failed } = await extractFeatures(cases, encoder, {
     preprocessing: { size: SETTINGS.size },
@@ -31,6 +33,7 @@ async function extract(
     progress: false,
     store,
     ...(segUpsample !== undefined ? { segUpsample } : {}),
+    ...(cache ? { cache } : {}),
   });
   if (failed.length) throw failed[0]!.error;
   return source;
@@ -104,6 +107,28 @@ describe('CaseFeatureStore', () => {
     expect(encodeCalls).toBe(0);
     expect(contents(second)).toEqual(expected);
     second.clear();
+  }, 120_000);
+
+  it('the cache reads stored cases from the store files instead of spilling copies of them', async () => {
+    const dir = path.join(root, 'store-backing');
+    const spillDir = path.join(root, 'spill-backing');
+    const fresh = await extract(undefined);
+    const expected = contents(fresh);
+    fresh.clear();
+    // A budget of a few slices: without the store almost everything would spill.
+    const cache = { maxMemoryBytes: 4096, spillDir };
+    for (const pass of ['extracted', 'loaded']) {
+      encodeCalls = 0;
+      const source = await extract(storeIn(dir), undefined, cache);
+      expect(encodeCalls > 0).toBe(pass === 'extracted');
+      const stats = source.cache.stats();
+      expect(stats.fileBacked).toBeGreaterThan(stats.entries / 2);
+      expect(stats.spilled).toBe(0);
+      expect(fs.readdirSync(spillDir)).toEqual([]);
+      expect(contents(source)).toEqual(expected);
+      source.clear();
+    }
+    expect(fs.readdirSync(dir)).toHaveLength(cases.length); // clearing the cache leaves the store
   }, 120_000);
 
   it('keeps slice-resolution masks too (segUpsample null), and stores masks compressed', async () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,7 +100,68 @@ describe('FeatureCache', () => {
       expect(cache.get({ caseId: 'c', roiId: 'r', slice: s })).toEqual(features(10 + s));
     cache.clear();
     expect(readdirSync(dir)).toHaveLength(0);
-    expect(cache.stats()).toEqual({ entries: 0, spilled: 0, memoryBytes: 0, diskBytes: 0 });
+    expect(cache.stats()).toEqual({ entries: 0, spilled: 0, memoryBytes: 0, diskBytes: 0, fileBacked: 0 });
+  });
+
+  it('file-backed slices leave memory without spill files, read back from their file, and a changed file is caught', () => {
+    const dir = path.join(tmp, 'backed');
+    const file = path.join(tmp, 'backing.bin');
+    const entryBytes = (3 + 12) * 4;
+    // The file holds, per slice, 12 bytes of padding, the patch tokens, then the CLS token.
+    const slices = Array.from({ length: 4 }, (_, s) => features(30 + s));
+    const layout = slices.map((_, s) => {
+      const at = s * (12 + entryBytes);
+      return { patchOffset: at + 12, clsOffset: at + 12 + 12 * 4 };
+    });
+    const bytes = new Uint8Array(slices.length * (12 + entryBytes));
+    slices.forEach((f, s) => {
+      bytes.set(new Uint8Array(f.patch.buffer), layout[s]!.patchOffset);
+      bytes.set(new Uint8Array(f.cls.buffer), layout[s]!.clsOffset);
+    });
+    writeFileSync(file, bytes);
+    for (const precision of ['float32', 'float16'] as const) {
+      const cache = new FeatureCache({ maxMemoryBytes: entryBytes, spillDir: dir, precision });
+      const stored = (f: { cls: Float32Array; patch: Float32Array }) =>
+        precision === 'float32'
+          ? f
+          : {
+              cls: float16ToFloat32(float32ToFloat16(f.cls)),
+              patch: float16ToFloat32(float32ToFloat16(f.patch)),
+            };
+      // With float16 the file holds what the cache would return (values already rounded), as a store does.
+      const held = slices.map(stored);
+      if (precision === 'float16') {
+        held.forEach((f, s) => {
+          bytes.set(new Uint8Array(f.patch.buffer), layout[s]!.patchOffset);
+          bytes.set(new Uint8Array(f.cls.buffer), layout[s]!.clsOffset);
+        });
+        writeFileSync(file, bytes);
+      }
+      held.forEach((f, s) => cache.put({ caseId: 'c', roiId: 'r', slice: s }, f, { file, ...layout[s]! }));
+      const st = cache.stats();
+      expect(st.fileBacked).toBeGreaterThan(0);
+      expect(st.spilled).toBe(0);
+      expect(st.diskBytes).toBe(0);
+      expect(readdirSync(dir)).toHaveLength(0);
+      for (let s = 0; s < held.length; s++)
+        expect(cache.get({ caseId: 'c', roiId: 'r', slice: s })).toEqual(held[s]);
+      cache.clear();
+      expect(readFileSync(file)).toEqual(Buffer.from(bytes)); // the cache never writes or removes it
+    }
+
+    const cache = new FeatureCache({ maxMemoryBytes: entryBytes, spillDir: dir });
+    slices.forEach((f, s) => cache.put({ caseId: 'c', roiId: 'r', slice: s }, f, { file, ...layout[s]! }));
+    const changed = Uint8Array.from(bytes);
+    changed[layout[0]!.patchOffset + 5]! ^= 0x10;
+    writeFileSync(file, changed);
+    const caught = thrownBy(() => cache.get({ caseId: 'c', roiId: 'r', slice: 0 }));
+    expect(isMrnError(caught, 'E_CACHE_CORRUPT')).toBe(true);
+    expect((caught as Error).message).toContain('changed on disk');
+    expect(cache.has({ caseId: 'c', roiId: 'r', slice: 0 })).toBe(false);
+    rmSync(file);
+    const gone = thrownBy(() => cache.get({ caseId: 'c', roiId: 'r', slice: 1 }));
+    expect(isMrnError(gone, 'E_CACHE_CORRUPT')).toBe(true);
+    expect((gone as Error).message).toMatch(/unreadable/);
   });
 
   it('without a spill directory a full budget is an E_MEMORY error', () => {
