@@ -24,7 +24,7 @@ import {
   resolvePreprocessOptions,
 } from '../pdcad/preprocess-case.js';
 import { caseInputsHash, type CaseFeatureStore } from './case-feature-store.js';
-import { FeatureCache, type FeatureCacheOptions } from './feature-cache.js';
+import { FeatureCache, type FeatureCacheOptions, type FeatureFileRange } from './feature-cache.js';
 import type { SliceEncoder } from '../layers/slice-encoder.js';
 import { blockClassFractions } from '../losses/block-targets.js';
 import { createRng } from '../rng.js';
@@ -184,7 +184,7 @@ export class CachedFeatureSource implements FeatureSource {
     roiId: string,
     variant: number,
     entry: CachedRoiEntry,
-    backing?: { file: string; patchOffset: number; clsOffset: number },
+    backing?: FeatureFileRange,
   ): void {
     const { meta, patch, cls } = entry;
     const [n, e] = [meta.tokens, meta.embedDim];
